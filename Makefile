@@ -1,0 +1,125 @@
+# certbridge - top-level Makefile.
+#
+#   make            install missing Debian packages, build build/certbridge and tools
+#   make test       unit tests, -t fixtures, integration tests, then all of it again
+#                   under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make run        the lab: test PKI, local TLS mosquitto, certbridge on conf/lab.ini
+#   make install    PREFIX=/usr/local DESTDIR=
+#   make clean
+#
+# SANITIZE=address,undefined builds into build/asan/ instead of build/.
+
+CC       ?= cc
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+SANITIZE ?=
+PYTHON   := /usr/bin/python3
+
+ifeq ($(SANITIZE),)
+B        := build
+SANFLAGS :=
+else
+B        := build/asan
+SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
+
+# Messages are written into fixed buffers with snprintf and are cut short by
+# design when a path or a name is huge, hence -Wno-format-truncation.
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wundef -Wformat=2 -Wpointer-arith -Wcast-qual -Wvla -Wno-format-truncation
+CPPFLAGS += -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -DINI_HANDLER_LINENO=1 -Icommon -Igateway
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 $(WARN) $(SANFLAGS)
+LDFLAGS  += $(SANFLAGS)
+LDLIBS   := -lwolfssl -levent -linih
+
+# The codec and value parsers take untrusted bytes: be strict about
+# silent integer narrowing there.
+STRICT_SRC := common/mqtt.c common/mqtt_connect.c common/parse.c
+$(patsubst %.c,$(B)/%.o,$(STRICT_SRC)): CFLAGS += -Wconversion -Wsign-conversion
+
+COMMON_SRC  := $(sort $(wildcard common/*.c))
+GATEWAY_SRC := $(sort $(filter-out gateway/main.c,$(wildcard gateway/*.c)))
+COMMON_OBJ  := $(COMMON_SRC:%.c=$(B)/%.o)
+GATEWAY_OBJ := $(GATEWAY_SRC:%.c=$(B)/%.o)
+UNIT_SRC    := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+TOOL_SRC    := $(sort $(wildcard tools/certbridge-*.c))
+TOOL_BIN    := $(TOOL_SRC:tools/%.c=$(B)/%)
+
+BINS := $(B)/certbridge $(TOOL_BIN)
+
+.SECONDARY:
+
+.PHONY: all build deps test test-unit test-conf test-integration test-asan run \
+        install clean bench fuzz
+
+all: deps
+	@$(MAKE) --no-print-directory build
+
+build: $(BINS)
+
+deps:
+	@tools/install-deps.sh
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(B)/libcommon.a: $(COMMON_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/libgateway.a: $(GATEWAY_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/certbridge: $(B)/gateway/main.o $(B)/libgateway.a $(B)/libcommon.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/certbridge-%: $(B)/tools/certbridge-%.o $(B)/libcommon.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Unit tests of common/ link common/ only; test_gw_* also link the gateway's
+# modules (everything but main.c).
+$(B)/tests/%: $(B)/tests/unit/%.o $(B)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+$(B)/tests/test_gw_%: $(B)/tests/unit/test_gw_%.o $(B)/libgateway.a $(B)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+# ---------------------------------------------------------------- tests
+
+test: deps
+	@$(MAKE) --no-print-directory test-unit test-conf test-integration
+	@$(MAKE) --no-print-directory SANITIZE=address,undefined test-unit test-conf test-integration
+	@echo "make test: all passed"
+
+test-unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+
+test-conf: $(B)/certbridge
+	@tests/conf/run.sh $(B)/certbridge
+
+test-integration: $(BINS)
+	CERTBRIDGE=$(CURDIR)/$(B)/certbridge CB_BUILD=$(CURDIR)/$(B) \
+		$(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+
+# ---------------------------------------------------------------- lab
+
+run: deps
+	@$(MAKE) --no-print-directory build
+	@tools/lab.sh
+
+# ---------------------------------------------------------------- install
+
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)
