@@ -1,0 +1,203 @@
+/*
+ * config_int.h - internals shared by the configuration loader's files:
+ *
+ *   config.c        cfg_load/cfg_free: reading the file, the pre-scan of
+ *                   section headers and syntax, the inih handler
+ *   config_diag.c   struct cfg_diag and the queue sorted into file order
+ *   config_keys.c   the key table, unknown-key hints, storing each value
+ *   config_values.c checking a value by its type (files, lists, words)
+ *   config_check.c  what needs the whole file: required keys, cross-field
+ *                   rules, derived defaults
+ *
+ * Nothing outside common/config*.c includes this header.
+ */
+#ifndef CB_CONFIG_INT_H
+#define CB_CONFIG_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "parse.h"
+#include "util.h"
+
+/* The fixed sections first (their order is the loader's array index), then
+ * the repeatable [ca.NAME]. */
+enum cfg_sec {
+	CFG_SEC_GATEWAY = 0,
+	CFG_SEC_DOWNSTREAM,
+	CFG_SEC_UPSTREAM,
+	CFG_SEC_MQTT,
+	CFG_SEC_CA,
+};
+
+#define CFG_FIXED_SECS 4
+
+enum cfg_key_id {
+	K_GW_ADMIN_LISTEN = 0,
+	K_GW_LOG_LEVEL,
+	K_GW_LOG_FORMAT,
+	K_GW_MAX_CONNECTIONS,
+	K_GW_SHUTDOWN_GRACE,
+	K_GW_USER,
+	K_GW_STATE_FILE,
+
+	K_DS_LISTEN,
+	K_DS_CERT,
+	K_DS_KEY,
+	K_DS_CLIENT_AUTH,
+	K_DS_TLS_VERSIONS,
+	K_DS_CIPHERS,
+	K_DS_CLOCK_SKEW,
+	K_DS_HANDSHAKE_TIMEOUT,
+	K_DS_SESSION_TICKETS,
+	K_DS_PLAIN_LISTEN,
+
+	K_CA_FILE,
+	K_CA_RETIRE_AFTER,
+	K_CA_CRL,
+	K_CA_CLOCK_SKEW,
+	K_CA_EXPIRED_GRACE,
+
+	K_UP_ADDRESS,
+	K_UP_SNI,
+	K_UP_CA,
+	K_UP_CERT,
+	K_UP_KEY,
+	K_UP_DEVICE_CERTS,
+	K_UP_ALPN,
+	K_UP_TLS_VERSIONS,
+	K_UP_CONNECT_TIMEOUT,
+	K_UP_CONNECT_RATE,
+
+	K_MQTT_IDENTITY,
+	K_MQTT_CLIENTID,
+	K_MQTT_USERNAME,
+	K_MQTT_MAX_PACKET_SIZE,
+
+	CFG_KEY_COUNT
+};
+
+enum cfg_key_type {
+	KT_TEXT = 0,     /* free text */
+	KT_HOSTPORT,     /* one host:port */
+	KT_HOSTPORT_LIST,/* comma-separated host:port */
+	KT_FILE,         /* readable file, resolved against the file's folder */
+	KT_PATH,         /* a path that need not exist yet */
+	KT_DIR,          /* an existing, readable folder */
+	KT_ENUM,
+	KT_UINT,
+	KT_DURATION,
+	KT_DATE,
+	KT_SIZE,
+	KT_BOOL,
+	KT_TLS_VERSIONS,
+	KT_USER,         /* a user name */
+	KT_HOSTNAME,     /* a server name (sni) */
+	KT_ALPN,         /* comma-separated protocol names */
+};
+
+#define KF_REQUIRED 0x1u  /* must be present and non-empty */
+#define KF_EMPTY_OFF 0x2u /* an empty value means "absent" (off/default) */
+#define KF_NONZERO 0x4u   /* durations: 0 is not allowed */
+
+struct cfg_key_def {
+	enum cfg_sec sec;
+	const char *name;
+	enum cfg_key_type type;
+	unsigned flags;
+	uint64_t min, max;        /* KT_UINT, KT_SIZE */
+	const char *const *words; /* KT_ENUM */
+	const char *dflt;         /* the default as written in the file */
+};
+
+extern const struct cfg_key_def cfg_keys[CFG_KEY_COUNT];
+
+/* One logical section. A repeated header is an error, but its keys still
+ * land in the same logical section so that they are checked too. */
+struct cfg_sec_state {
+	unsigned line;                /* first header line; 0 = absent */
+	unsigned seen[CFG_KEY_COUNT]; /* line of each key; 0 = not set */
+	/* A line with a syntax error that names the key ("key gw.key"): the
+	 * syntax error is the report, not "required key is missing". */
+	bool tried[CFG_KEY_COUNT];
+};
+
+struct cfg_pending; /* a diagnostic waiting to be sorted into file order */
+
+struct cfg_loader {
+	const char *path;   /* the file as given on the command line */
+	char *dir;          /* its folder; NULL when relative paths are cwd's */
+	struct cfg *cfg;
+	struct cfg_sec_state fixed[CFG_FIXED_SECS];
+	struct cfg_sec_state *ca_state; /* parallel to cfg->cas */
+	size_t ca_cap;
+
+	struct cfg_pending *pend;
+	size_t pend_count, pend_cap;
+	size_t lost;        /* diagnostics dropped for lack of memory */
+
+	int *line_sec;      /* per line: logical section, or LINE_* */
+	size_t line_count;
+};
+
+/* Queues "FILE:LINE: <text>" (or "FILE: <text>" for line 0). Queued lines
+ * move to a struct cfg_diag, sorted by line, with cfg_flush. */
+void cfg_report(struct cfg_loader *ld, bool is_error, unsigned line,
+    const char *fmt, ...) CB_PRINTF(4, 5);
+
+/* Queues "FILE:LINE: [sec] key: <text>" ("warning: " before the text of a
+ * warning). sec is the section name without brackets ("ca.legacy"). */
+void cfg_key_report(struct cfg_loader *ld, bool is_error, unsigned line,
+    const char *sec, const char *key, const char *fmt, ...) CB_PRINTF(6, 7);
+
+void cfg_flush(struct cfg_loader *ld, struct cfg_diag *diag);
+
+/* Index in cfg_keys of name in sec, or -1. */
+int cfg_key_find(enum cfg_sec sec, const char *name);
+
+/* Reports an unknown key with the best hint: the closest key of the same
+ * section, the section it belongs to, or the list of keys. */
+void cfg_key_unknown(struct cfg_loader *ld, enum cfg_sec sec,
+    const char *secname, const char *name, unsigned line);
+
+/* A parsed value on its way into struct cfg. */
+struct cfg_value {
+	char *str; /* owned until stored */
+	struct parse_hostport hp;
+	struct parse_hostport *list; /* owned until stored */
+	size_t count;
+	int64_t i;
+	uint64_t u;
+	int e;
+	bool b;
+	int lo, hi;
+};
+
+/* Parses a non-empty value by the key's type into v (config_values.c).
+ * Returns false, reported, when it is wrong; a file that fails its check
+ * is reported but still returned, so the key's line is kept. */
+bool cfg_value_parse(struct cfg_loader *ld, const struct cfg_key_def *def,
+    const char *sec, const char *value, unsigned line, struct cfg_value *v);
+
+/* Checks one value and stores it into ld->cfg (or ca for CA keys). */
+void cfg_key_apply(struct cfg_loader *ld, enum cfg_key_id id,
+    struct cfg_ca *ca, const char *secname, const char *value,
+    unsigned line);
+
+/* Optimal string alignment distance, case-insensitive; large strings
+ * return a large number. */
+size_t cfg_edit_distance(const char *a, const char *b);
+
+/* Display name of a fixed section ("downstream"). */
+const char *cfg_sec_name(enum cfg_sec sec);
+
+/* After the file is read: required keys, cross-field rules, defaults that
+ * depend on other keys. */
+void cfg_check_all(struct cfg_loader *ld);
+
+/* Frees the members of one CA entry (not the entry itself). */
+void cfg_ca_clear(struct cfg_ca *ca);
+
+#endif
