@@ -1,0 +1,351 @@
+/*
+ * x509.c - certificate loading and facts (see x509.h).
+ *
+ * PEM bundles are split here rather than by wolfSSL's BIO reader so that an
+ * error can name the block ("certificate 2 of 3") the operator must fix.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+#include <wolfssl/openssl/evp.h>
+
+#include "util.h"
+#include "x509.h"
+
+/* Certificate and CA files are small; anything larger is not one. */
+#define X509_FILE_MAX (4u * 1024u * 1024u)
+
+static const char pem_begin[] = "-----BEGIN CERTIFICATE-----";
+static const char pem_end[] = "-----END CERTIFICATE-----";
+
+static char *
+x509_read_all(const char *path, size_t *len, char why[X509_WHY_LEN])
+{
+	FILE *f;
+	struct stat st;
+	char *buf;
+
+	f = fopen(path, "rb");
+	if (f == NULL) {
+		snprintf(why, X509_WHY_LEN, "cannot open \"%s\": %s", path,
+		    strerror(errno));
+		return NULL;
+	}
+	if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+		snprintf(why, X509_WHY_LEN, "\"%s\" is not a regular file",
+		    path);
+		fclose(f);
+		return NULL;
+	}
+	if ((uint64_t)st.st_size > X509_FILE_MAX) {
+		snprintf(why, X509_WHY_LEN, "\"%s\" is larger than 4 MiB; "
+		    "not a certificate file", path);
+		fclose(f);
+		return NULL;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (buf == NULL) {
+		snprintf(why, X509_WHY_LEN, "out of memory reading \"%s\"", path);
+		fclose(f);
+		return NULL;
+	}
+	*len = fread(buf, 1, (size_t)st.st_size, f);
+	buf[*len] = '\0';
+	if (ferror(f)) {
+		snprintf(why, X509_WHY_LEN, "cannot read \"%s\": %s", path,
+		    strerror(errno));
+		free(buf);
+		fclose(f);
+		return NULL;
+	}
+	fclose(f);
+	return buf;
+}
+
+static bool
+x509_list_push(struct x509_list *list, WOLFSSL_X509 *cert)
+{
+	WOLFSSL_X509 **grown;
+
+	grown = realloc(list->certs, (list->count + 1) * sizeof(*grown));
+	if (grown == NULL) {
+		return false;
+	}
+	list->certs = grown;
+	list->certs[list->count++] = cert;
+	return true;
+}
+
+static size_t
+x509_count_pem_blocks(const char *buf)
+{
+	size_t n = 0;
+
+	for (const char *p = buf; (p = strstr(p, pem_begin)) != NULL; p++) {
+		n++;
+	}
+	return n;
+}
+
+bool
+x509_load_file(const char *path, struct x509_list *out, char why[X509_WHY_LEN])
+{
+	size_t len = 0, total, index = 0;
+	char *buf;
+	const char *p;
+	WOLFSSL_X509 *cert;
+
+	out->certs = NULL;
+	out->count = 0;
+	buf = x509_read_all(path, &len, why);
+	if (buf == NULL) {
+		return false;
+	}
+	total = x509_count_pem_blocks(buf);
+	if (total == 0) {
+		/* No PEM armour: a DER file holds exactly one certificate. */
+		cert = wolfSSL_X509_load_certificate_buffer((unsigned char *)buf,
+		    (int)len, WOLFSSL_FILETYPE_ASN1);
+		free(buf);
+		if (cert == NULL) {
+			snprintf(why, X509_WHY_LEN, "\"%s\" holds no "
+			    "certificate (no PEM \"BEGIN CERTIFICATE\" block, "
+			    "and not DER either)", path);
+			return false;
+		}
+		if (!x509_list_push(out, cert)) {
+			wolfSSL_X509_free(cert);
+			snprintf(why, X509_WHY_LEN, "out of memory");
+			return false;
+		}
+		return true;
+	}
+	for (p = buf; (p = strstr(p, pem_begin)) != NULL;) {
+		const char *end = strstr(p, pem_end);
+
+		index++;
+		if (end == NULL) {
+			snprintf(why, X509_WHY_LEN, "\"%s\": certificate %zu of "
+			    "%zu has no END CERTIFICATE line (file cut short?)",
+			    path, index, total);
+			goto fail;
+		}
+		end += sizeof(pem_end) - 1;
+		cert = wolfSSL_X509_load_certificate_buffer(
+		    (const unsigned char *)p, (int)(end - p),
+		    WOLFSSL_FILETYPE_PEM);
+		if (cert == NULL) {
+			snprintf(why, X509_WHY_LEN, "\"%s\": certificate %zu of "
+			    "%zu does not parse (damaged base64 or not X.509)",
+			    path, index, total);
+			goto fail;
+		}
+		if (!x509_list_push(out, cert)) {
+			wolfSSL_X509_free(cert);
+			snprintf(why, X509_WHY_LEN, "out of memory");
+			goto fail;
+		}
+		p = end;
+	}
+	free(buf);
+	return true;
+fail:
+	free(buf);
+	x509_list_free(out);
+	return false;
+}
+
+void
+x509_list_free(struct x509_list *list)
+{
+	for (size_t i = 0; i < list->count; i++) {
+		wolfSSL_X509_free(list->certs[i]);
+	}
+	CB_FREE(list->certs);
+	list->count = 0;
+}
+
+bool
+x509_key_matches(WOLFSSL_X509 *cert, const char *key_path,
+    char why[X509_WHY_LEN])
+{
+	WOLFSSL_CTX *ctx;
+	bool ok = false;
+
+	/* A throwaway context is the one wolfSSL API that both parses a key
+	 * file of any supported type and compares it with a certificate. */
+	ctx = wolfSSL_CTX_new(wolfSSLv23_server_method());
+	if (ctx == NULL) {
+		snprintf(why, X509_WHY_LEN, "out of memory");
+		return false;
+	}
+	if (wolfSSL_CTX_use_certificate(ctx, cert) != WOLFSSL_SUCCESS) {
+		snprintf(why, X509_WHY_LEN, "certificate cannot be used as a "
+		    "TLS identity");
+	} else if (wolfSSL_CTX_use_PrivateKey_file(ctx, key_path,
+	    WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS
+	    && wolfSSL_CTX_use_PrivateKey_file(ctx, key_path,
+	    WOLFSSL_FILETYPE_ASN1) != WOLFSSL_SUCCESS) {
+		snprintf(why, X509_WHY_LEN, "\"%s\" is not a readable private "
+		    "key (PEM or DER, unencrypted)", key_path);
+	} else if (wolfSSL_CTX_check_private_key(ctx) != WOLFSSL_SUCCESS) {
+		snprintf(why, X509_WHY_LEN, "the private key \"%s\" does not "
+		    "belong to the certificate", key_path);
+	} else {
+		ok = true;
+	}
+	wolfSSL_CTX_free(ctx);
+	return ok;
+}
+
+static void
+x509_name_line(WOLFSSL_X509_NAME *name, char out[X509_NAME_LEN])
+{
+	out[0] = '\0';
+	if (name == NULL || wolfSSL_X509_NAME_oneline(name, out,
+	    X509_NAME_LEN) == NULL) {
+		snprintf(out, X509_NAME_LEN, "(unreadable name)");
+	}
+}
+
+void
+x509_subject(WOLFSSL_X509 *cert, char out[X509_NAME_LEN])
+{
+	x509_name_line(wolfSSL_X509_get_subject_name(cert), out);
+}
+
+void
+x509_issuer(WOLFSSL_X509 *cert, char out[X509_NAME_LEN])
+{
+	x509_name_line(wolfSSL_X509_get_issuer_name(cert), out);
+}
+
+void
+x509_cn(WOLFSSL_X509 *cert, char out[X509_NAME_LEN])
+{
+	out[0] = '\0';
+	if (wolfSSL_X509_NAME_get_text_by_NID(wolfSSL_X509_get_subject_name(
+	    cert), NID_commonName, out, X509_NAME_LEN) < 0) {
+		out[0] = '\0';
+	}
+}
+
+static bool
+x509_time(const WOLFSSL_ASN1_TIME *t, int64_t *out)
+{
+	struct tm tm;
+
+	memset(&tm, 0, sizeof(tm));
+	if (t == NULL || wolfSSL_ASN1_TIME_to_tm(t, &tm) != WOLFSSL_SUCCESS) {
+		return false;
+	}
+	*out = (int64_t)timegm(&tm);
+	return true;
+}
+
+bool
+x509_not_before(WOLFSSL_X509 *cert, int64_t *out)
+{
+	return x509_time(wolfSSL_X509_get_notBefore(cert), out);
+}
+
+bool
+x509_not_after(WOLFSSL_X509 *cert, int64_t *out)
+{
+	return x509_time(wolfSSL_X509_get_notAfter(cert), out);
+}
+
+bool
+x509_fingerprint(WOLFSSL_X509 *cert, uint8_t out[32])
+{
+	unsigned int len = 32;
+
+	return wolfSSL_X509_digest(cert, wolfSSL_EVP_sha256(), out, &len)
+	    == WOLFSSL_SUCCESS && len == 32;
+}
+
+void
+x509_fingerprint_hex(WOLFSSL_X509 *cert, char out[X509_FP_HEX_LEN])
+{
+	uint8_t fp[32];
+	char *p = out;
+
+	if (!x509_fingerprint(cert, fp)) {
+		snprintf(out, X509_FP_HEX_LEN, "(unavailable)");
+		return;
+	}
+	for (size_t i = 0; i < sizeof(fp); i++) {
+		snprintf(p, 4, i + 1 < sizeof(fp) ? "%02X:" : "%02X", fp[i]);
+		p += i + 1 < sizeof(fp) ? 3 : 2;
+	}
+}
+
+bool
+x509_is_self_issued(WOLFSSL_X509 *cert)
+{
+	return wolfSSL_X509_NAME_cmp(wolfSSL_X509_get_subject_name(cert),
+	    wolfSSL_X509_get_issuer_name(cert)) == 0;
+}
+
+bool
+x509_same(WOLFSSL_X509 *a, WOLFSSL_X509 *b)
+{
+	int alen = 0, blen = 0;
+	const unsigned char *ad = wolfSSL_X509_get_der(a, &alen);
+	const unsigned char *bd = wolfSSL_X509_get_der(b, &blen);
+
+	return ad != NULL && bd != NULL && alen == blen
+	    && memcmp(ad, bd, (size_t)alen) == 0;
+}
+
+const char *
+x509_verify_error_text(int err)
+{
+	switch (err) {
+	case 0:
+		return "ok";
+	case 2:
+		return "unable to get issuer certificate";
+	case 3:
+		return "unable to get certificate CRL";
+	case 7:
+		return "certificate signature failure (not signed by the CA "
+		    "it names)";
+	case 9:
+	case 13:
+		return "certificate is not yet valid";
+	case 10:
+	case 14:
+		return "certificate has expired";
+	case 11:
+		return "CRL is not yet valid";
+	case 12:
+		return "CRL has expired";
+	case 18:
+		return "self-signed certificate";
+	case 19:
+		return "self-signed certificate in chain";
+	case 20:
+		return "unable to get local issuer certificate (the chain does "
+		    "not reach a trusted CA)";
+	case 21:
+		return "unable to verify the first certificate";
+	case 22:
+		return "certificate chain too long";
+	case 23:
+		return "certificate revoked";
+	case 24:
+		return "invalid CA certificate";
+	case 26:
+		return "unsupported certificate purpose";
+	case 62:
+		return "host name mismatch";
+	default:
+		return "certificate verification failed";
+	}
+}

@@ -1,0 +1,63 @@
+/*
+ * x509.h - certificate files and facts, on wolfSSL.
+ *
+ * Loads PEM bundles (several certificates) or a single DER certificate with
+ * an error that says which certificate of the file is bad and why, and reads
+ * the facts operators and logs need: subject, issuer, CN, validity as epoch
+ * seconds, SHA-256 fingerprint. Shared by the gateway and the tools.
+ */
+#ifndef CB_X509_H
+#define CB_X509_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+
+#define X509_WHY_LEN 256
+#define X509_NAME_LEN 256
+#define X509_FP_HEX_LEN (32 * 3) /* "AB:CD:..." with terminator */
+
+struct x509_list {
+	WOLFSSL_X509 **certs;
+	size_t count;
+};
+
+/* Loads every certificate of a PEM file, or the one certificate of a DER
+ * file. Fails (false, why filled) when the file cannot be read, holds no
+ * certificate, or any block in it does not parse. */
+bool x509_load_file(const char *path, struct x509_list *out,
+    char why[X509_WHY_LEN]);
+void x509_list_free(struct x509_list *list);
+
+/* Checks that the private key at key_path parses and belongs to cert. */
+bool x509_key_matches(WOLFSSL_X509 *cert, const char *key_path,
+    char why[X509_WHY_LEN]);
+
+/* "/CN=Device CA 2019/O=Acme" style one-line names. */
+void x509_subject(WOLFSSL_X509 *cert, char out[X509_NAME_LEN]);
+void x509_issuer(WOLFSSL_X509 *cert, char out[X509_NAME_LEN]);
+/* The subject's common name; empty when there is none. */
+void x509_cn(WOLFSSL_X509 *cert, char out[X509_NAME_LEN]);
+
+/* Validity in seconds since the epoch; false when the field is unreadable. */
+bool x509_not_before(WOLFSSL_X509 *cert, int64_t *out);
+bool x509_not_after(WOLFSSL_X509 *cert, int64_t *out);
+
+bool x509_fingerprint(WOLFSSL_X509 *cert, uint8_t out[32]);
+/* "AB:CD:..." uppercase, colon separated. */
+void x509_fingerprint_hex(WOLFSSL_X509 *cert, char out[X509_FP_HEX_LEN]);
+
+/* Whether cert is self-signed-looking (subject == issuer). */
+bool x509_is_self_issued(WOLFSSL_X509 *cert);
+
+/* Whether the DER encodings are identical. */
+bool x509_same(WOLFSSL_X509 *a, WOLFSSL_X509 *b);
+
+/* wolfSSL verify error numbers (X509_V_ERR_*) in words; wolfSSL's own table
+ * has no text for several of them (13, 14). Never NULL. */
+const char *x509_verify_error_text(int err);
+
+#endif

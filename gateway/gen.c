@@ -1,0 +1,81 @@
+/*
+ * gen.c - building and releasing configuration generations (see gen.h).
+ */
+#include <time.h>
+
+#include "clock.h"
+#include "gen.h"
+#include "tlsctx.h"
+#include "trust.h"
+#include "util.h"
+
+struct gen *
+gen_load(const char *path, uint64_t number, struct cfg_diag *diag)
+{
+	struct gen *g;
+
+	g = calloc(1, sizeof(*g));
+	if (g == NULL) {
+		cfg_diag_add(diag, true, "%s: out of memory", path);
+		return NULL;
+	}
+	g->refs = 1;
+	g->number = number;
+	g->loaded_at = clock_wall_s();
+	g->cfg = cfg_load(path, diag);
+	if (g->cfg == NULL) {
+		free(g);
+		return NULL;
+	}
+	/* Build both sides even when one fails, so -t lists every problem
+	 * in one run. */
+	g->down_ctx = tlsctx_downstream_new(g->cfg, diag);
+	g->up_ctx = tlsctx_upstream_new(g->cfg, diag);
+	if (g->down_ctx != NULL) {
+		g->trust = trust_new(g->cfg, g->down_ctx, diag);
+	} else {
+		/* Still check the CA files, on a scratch context. */
+		WOLFSSL_CTX *scratch = wolfSSL_CTX_new(wolfSSLv23_server_method());
+
+		if (scratch != NULL) {
+			trust_free(trust_new(g->cfg, scratch, diag));
+			wolfSSL_CTX_free(scratch);
+		}
+	}
+	cfg_diag_sort(diag, path);
+	if (g->down_ctx == NULL || g->up_ctx == NULL || g->trust == NULL) {
+		gen_unref(g);
+		return NULL;
+	}
+	return g;
+}
+
+struct gen *
+gen_ref(struct gen *g)
+{
+	g->refs++;
+	return g;
+}
+
+void
+gen_unref(struct gen *g)
+{
+	if (g == NULL) {
+		return;
+	}
+	CB_ASSERT(g->refs > 0);
+	if (--g->refs > 0) {
+		return;
+	}
+	/* Sessions free their WOLFSSL objects before releasing the
+	 * generation, so no live connection still points at these. */
+	if (g->down_ctx != NULL) {
+		wolfSSL_CTX_free(g->down_ctx);
+	}
+	if (g->up_ctx != NULL) {
+		wolfSSL_CTX_free(g->up_ctx);
+	}
+	trust_free(g->trust);
+	cfg_free(g->cfg);
+	free(g);
+}

@@ -1,0 +1,40 @@
+/*
+ * gen.h - a configuration generation: the parsed INI with the wolfSSL
+ * contexts and device trust built from it.
+ *
+ * A generation is immutable once built and reference-counted: the server
+ * holds the current one, each session holds the one it was accepted under.
+ * A reload builds a new generation off to the side and swaps it in only if
+ * everything in it loaded, so established sessions never notice.
+ */
+#ifndef CB_GEN_H
+#define CB_GEN_H
+
+#include <stdint.h>
+
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+
+#include "config.h"
+
+struct trust;
+
+struct gen {
+	unsigned refs;
+	uint64_t number;       /* 1 for the first load, +1 per reload */
+	int64_t loaded_at;     /* epoch seconds */
+	struct cfg *cfg;
+	WOLFSSL_CTX *down_ctx;
+	WOLFSSL_CTX *up_ctx;
+	struct trust *trust;
+};
+
+/* Loads path and everything it names. On failure returns NULL; diag holds
+ * every problem either way (and warnings on success). The result has one
+ * reference, the caller's. */
+struct gen *gen_load(const char *path, uint64_t number, struct cfg_diag *diag);
+
+struct gen *gen_ref(struct gen *g);
+void gen_unref(struct gen *g);
+
+#endif

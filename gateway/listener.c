@@ -1,0 +1,166 @@
+/*
+ * listener.c - binding and accepting (see listener.h).
+ *
+ * A refused connection (max_connections) is closed at accept, before any
+ * TLS work: it must cost the gateway as little as possible. Running out of
+ * descriptors pauses accepting for a moment instead of spinning on EMFILE.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/listener.h>
+#include <event2/util.h>
+
+#include "clock.h"
+#include "listener.h"
+#include "log.h"
+#include "util.h"
+
+#define LISTENER_BACKLOG 1024
+#define LISTENER_PAUSE_MS 1000
+
+struct listener {
+	struct evconnlistener *evl;
+	struct event *resume;
+	char name[300];
+	bool tls;
+	listener_accept_cb on_accept;
+	listener_admit_cb admit;
+	void *arg;
+	uint64_t refused;          /* since the last log line */
+	int64_t refused_logged_ms;
+};
+
+static void
+listener_accepted(struct evconnlistener *evl, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct listener *l = arg;
+	int64_t now;
+
+	(void)evl;
+	if (!l->admit(l->arg)) {
+		close(fd);
+		l->refused++;
+		now = clock_mono_ms();
+		/* A storm must not become a log storm: one line a second. */
+		if (now - l->refused_logged_ms >= 1000) {
+			struct log_line line;
+
+			if (log_begin(&line, LOG_WARN, "connection-refused")) {
+				log_str(&line, "listener", l->name);
+				log_str(&line, "reason", "limit");
+				log_u64(&line, "count", l->refused);
+				log_str(&line, "detail", "[gateway] "
+				    "max_connections reached; raise it or add "
+				    "a gateway");
+				log_end(&line);
+			}
+			l->refused = 0;
+			l->refused_logged_ms = now;
+		}
+		return;
+	}
+	l->on_accept(l->arg, fd, sa, salen, l->tls);
+}
+
+static void
+listener_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct listener *l = arg;
+
+	(void)fd;
+	(void)what;
+	evconnlistener_enable(l->evl);
+}
+
+static void
+listener_error(struct evconnlistener *evl, void *arg)
+{
+	struct listener *l = arg;
+	int err = EVUTIL_SOCKET_ERROR();
+	struct timeval tv = {LISTENER_PAUSE_MS / 1000, 0};
+
+	(void)evl;
+	log_msg(LOG_ERROR, "accept-failed", "listener %s: %s; pausing accept "
+	    "for %d ms", l->name, evutil_socket_error_to_string(err),
+	    LISTENER_PAUSE_MS);
+	evconnlistener_disable(l->evl);
+	evtimer_add(l->resume, &tv);
+}
+
+struct listener *
+listener_new(struct event_base *base, const struct parse_hostport *addr,
+    bool tls, listener_accept_cb on_accept, listener_admit_cb admit,
+    void *arg, char *why, size_t why_len)
+{
+	struct evutil_addrinfo hints, *ai = NULL;
+	struct listener *l;
+	int err;
+
+	l = calloc(1, sizeof(*l));
+	if (l == NULL) {
+		snprintf(why, why_len, "out of memory");
+		return NULL;
+	}
+	snprintf(l->name, sizeof(l->name), strchr(addr->host, ':')
+	    ? "[%s]:%s" : "%s:%s", addr->host, addr->port);
+	l->tls = tls;
+	l->on_accept = on_accept;
+	l->admit = admit;
+	l->arg = arg;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = EVUTIL_AI_PASSIVE | EVUTIL_AI_NUMERICSERV;
+	err = evutil_getaddrinfo(addr->host, addr->port, &hints, &ai);
+	if (err != 0) {
+		snprintf(why, why_len, "cannot resolve listen address %s: %s",
+		    l->name, evutil_gai_strerror(err));
+		free(l);
+		return NULL;
+	}
+	l->evl = evconnlistener_new_bind(base, listener_accepted, l,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE,
+	    LISTENER_BACKLOG, ai->ai_addr, (int)ai->ai_addrlen);
+	evutil_freeaddrinfo(ai);
+	l->resume = evtimer_new(base, listener_resume, l);
+	if (l->evl == NULL || l->resume == NULL) {
+		snprintf(why, why_len, "cannot listen on %s: %s", l->name,
+		    strerror(errno));
+		listener_free(l);
+		return NULL;
+	}
+	evconnlistener_set_error_cb(l->evl, listener_error);
+	return l;
+}
+
+void
+listener_free(struct listener *l)
+{
+	if (l == NULL) {
+		return;
+	}
+	if (l->evl != NULL) {
+		evconnlistener_free(l->evl);
+	}
+	if (l->resume != NULL) {
+		event_free(l->resume);
+	}
+	free(l);
+}
+
+const char *
+listener_name(const struct listener *l)
+{
+	return l->name;
+}
+
+bool
+listener_tls(const struct listener *l)
+{
+	return l->tls;
+}

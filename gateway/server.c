@@ -1,0 +1,439 @@
+/*
+ * server.c - startup, signals, reload and shutdown (see server.h).
+ */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <unistd.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+
+#include "clock.h"
+#include "gen.h"
+#include "listener.h"
+#include "log.h"
+#include "server.h"
+#include "session.h"
+#include "session_int.h"
+#include "tlsctx.h"
+#include "upstream.h"
+#include "version.h"
+
+#define SERVER_MAX_LISTENERS 16
+
+struct server {
+	char *config_path;
+	struct event_base *base;
+	struct evdns_base *dns;
+	struct gen *gen;
+	struct upstream *upstream;
+	struct listener *listeners[SERVER_MAX_LISTENERS];
+	size_t listener_count;
+	struct event *sig_hup, *sig_term, *sig_int;
+	struct event *grace_timer;
+
+	struct session_list sessions;
+	size_t session_count;
+	uint64_t next_id;
+	uint64_t generation;
+	bool stopping;
+	int exit_code;
+};
+
+struct event_base *
+server_base(struct server *srv)
+{
+	return srv->base;
+}
+
+struct gen *
+server_gen(struct server *srv)
+{
+	return srv->gen;
+}
+
+struct upstream *
+server_upstream(struct server *srv)
+{
+	return srv->upstream;
+}
+
+struct session_list *
+server_sessions(struct server *srv)
+{
+	return &srv->sessions;
+}
+
+uint64_t
+server_session_added(struct server *srv)
+{
+	srv->session_count++;
+	return ++srv->next_id;
+}
+
+void
+server_session_removed(struct server *srv)
+{
+	CB_ASSERT(srv->session_count > 0);
+	srv->session_count--;
+	if (srv->stopping && srv->session_count == 0) {
+		event_base_loopbreak(srv->base);
+	}
+}
+
+size_t
+server_session_count(const struct server *srv)
+{
+	return srv->session_count;
+}
+
+static void
+server_print_diag(const struct cfg_diag *diag)
+{
+	for (size_t i = 0; i < diag->count; i++) {
+		fprintf(stderr, "%s\n", diag->lines[i]);
+	}
+}
+
+/* Logs load problems one per line, for a reload whose stderr nobody
+ * watches. */
+static void
+server_log_diag(const struct cfg_diag *diag, const char *event)
+{
+	for (size_t i = 0; i < diag->count; i++) {
+		struct log_line l;
+
+		if (log_begin(&l, diag->is_error[i] ? LOG_ERROR : LOG_WARN,
+		    event)) {
+			log_str(&l, "problem", diag->lines[i]);
+			log_end(&l);
+		}
+	}
+}
+
+/* Keys this version parses and checks but does not act on yet; saying so
+ * at startup beats a silent no-op. */
+static void
+server_log_inactive(const struct cfg *cfg)
+{
+	if (cfg->gateway.admin_listen != NULL) {
+		log_msg(LOG_INFO, "not-yet-active", "[gateway] admin_listen "
+		    "(%s): the admin endpoint is not in this version",
+		    cfg->gateway.admin_listen);
+	}
+	if (cfg->gateway.state_file.path != NULL) {
+		log_msg(LOG_INFO, "not-yet-active", "[gateway] state_file: "
+		    "device sightings are not persisted in this version");
+	}
+	if (cfg->upstream.device_certs.path != NULL) {
+		log_msg(LOG_WARN, "not-yet-active", "[upstream] device_certs: "
+		    "per-device upstream certificates are not in this "
+		    "version; every device uses [upstream] cert");
+	}
+	for (size_t i = 0; i < cfg->ca_count; i++) {
+		if (cfg->cas[i].crl.path != NULL) {
+			log_msg(LOG_WARN, "not-yet-active", "[ca.%s] crl: CRLs "
+			    "are not enforced in this version; revoked device "
+			    "certificates of this CA are still admitted",
+			    cfg->cas[i].name);
+		}
+	}
+}
+
+static bool
+server_admit(void *arg)
+{
+	struct server *srv = arg;
+
+	return !srv->stopping
+	    && srv->session_count < srv->gen->cfg->gateway.max_connections;
+}
+
+static void
+server_accept(void *arg, int fd, const struct sockaddr *peer, int peer_len,
+    bool tls)
+{
+	struct server *srv = arg;
+
+	session_start(srv, srv->gen, fd, peer, (socklen_t)peer_len, tls);
+}
+
+static bool
+server_bind_list(struct server *srv, const struct cfg_listen *list, bool tls)
+{
+	char why[256];
+
+	for (size_t i = 0; i < list->count; i++) {
+		struct listener *l;
+
+		if (srv->listener_count == SERVER_MAX_LISTENERS) {
+			log_msg(LOG_ERROR, "listen-failed", "more than %d "
+			    "listen addresses", SERVER_MAX_LISTENERS);
+			return false;
+		}
+		l = listener_new(srv->base, &list->addrs[i], tls,
+		    server_accept, server_admit, srv, why, sizeof(why));
+		if (l == NULL) {
+			log_msg(LOG_ERROR, "listen-failed", "%s", why);
+			return false;
+		}
+		srv->listeners[srv->listener_count++] = l;
+		{
+			struct log_line line;
+
+			if (log_begin(&line, LOG_INFO, "listening")) {
+				log_str(&line, "addr", listener_name(l));
+				log_str(&line, "tls", tls ? "yes" : "no");
+				log_end(&line);
+			}
+		}
+	}
+	return true;
+}
+
+static void
+server_unbind(struct server *srv)
+{
+	for (size_t i = 0; i < srv->listener_count; i++) {
+		listener_free(srv->listeners[i]);
+	}
+	srv->listener_count = 0;
+}
+
+static bool
+server_drop_privileges(const char *user)
+{
+	struct passwd *pw;
+
+	errno = 0;
+	pw = getpwnam(user);
+	if (pw == NULL) {
+		log_msg(LOG_ERROR, "privileges", "[gateway] user: no such user "
+		    "\"%s\"%s%s", user, errno ? ": " : "",
+		    errno ? strerror(errno) : "");
+		return false;
+	}
+	if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0
+	    || setuid(pw->pw_uid) != 0) {
+		log_msg(LOG_ERROR, "privileges", "cannot become user \"%s\": %s "
+		    "(start certbridge as root to use [gateway] user)", user,
+		    strerror(errno));
+		return false;
+	}
+	if (setuid(0) == 0) {
+		log_msg(LOG_ERROR, "privileges", "privileges could be regained "
+		    "after switching to \"%s\"; refusing to run", user);
+		return false;
+	}
+	log_msg(LOG_INFO, "privileges", "running as user %s (uid %u)", user,
+	    (unsigned)pw->pw_uid);
+	return true;
+}
+
+static void
+server_reload(struct server *srv)
+{
+	struct cfg_diag diag = {0};
+	struct gen *next;
+	struct log_line l;
+
+	next = gen_load(srv->config_path, srv->generation + 1, &diag);
+	if (next == NULL) {
+		server_log_diag(&diag, "reload-failed");
+		log_msg(LOG_ERROR, "reload-failed", "the new configuration has "
+		    "%zu problem(s); still serving generation %llu unchanged",
+		    diag.errors, (unsigned long long)srv->generation);
+		cfg_diag_free(&diag);
+		return;
+	}
+	server_log_diag(&diag, "reload-warning");
+	cfg_diag_free(&diag);
+	srv->generation++;
+	gen_unref(srv->gen);
+	srv->gen = next;
+	log_setup((enum log_level)next->cfg->gateway.log_level,
+	    (enum log_format)next->cfg->gateway.log_format);
+	upstream_set_rate(srv->upstream, next->cfg->upstream.connect_rate);
+	if (log_begin(&l, LOG_INFO, "reloaded")) {
+		log_u64(&l, "generation", srv->generation);
+		log_u64(&l, "sessions", srv->session_count);
+		log_end(&l);
+	}
+}
+
+static void
+server_grace_over(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	(void)fd;
+	(void)what;
+	log_msg(LOG_INFO, "stopping", "shutdown_grace over; closing %zu "
+	    "session(s)", srv->session_count);
+	session_close_all(&srv->sessions, REASON_SHUTDOWN,
+	    "certbridge is stopping (shutdown_grace over)");
+}
+
+static void
+server_stop(struct server *srv, const char *signame)
+{
+	struct timeval tv;
+	int64_t ms = srv->gen->cfg->gateway.shutdown_grace_ms;
+
+	if (srv->stopping) {
+		return;
+	}
+	srv->stopping = true;
+	server_unbind(srv);
+	log_msg(LOG_INFO, "stopping", "%s: no longer accepting; %zu "
+	    "session(s) may end within shutdown_grace", signame,
+	    srv->session_count);
+	if (srv->session_count == 0) {
+		event_base_loopbreak(srv->base);
+		return;
+	}
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	evtimer_add(srv->grace_timer, &tv);
+}
+
+static void
+server_on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	(void)what;
+	if (sig == SIGHUP) {
+		if (!srv->stopping) {
+			server_reload(srv);
+		}
+		return;
+	}
+	server_stop(srv, sig == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+struct server *
+server_new(const char *config_path, int *exit_code)
+{
+	struct server *srv;
+	struct cfg_diag diag = {0};
+	const struct cfg *cfg;
+
+	*exit_code = SERVER_EXIT_RUNTIME;
+	signal(SIGPIPE, SIG_IGN);
+	if (!tlsctx_global_init()) {
+		fprintf(stderr, "certbridge: wolfSSL failed to initialise\n");
+		return NULL;
+	}
+	srv = calloc(1, sizeof(*srv));
+	if (srv == NULL) {
+		return NULL;
+	}
+	TAILQ_INIT(&srv->sessions);
+	srv->config_path = strdup(config_path);
+	srv->generation = 1;
+	srv->gen = gen_load(config_path, 1, &diag);
+	server_print_diag(&diag);
+	cfg_diag_free(&diag);
+	if (srv->gen == NULL) {
+		*exit_code = SERVER_EXIT_CONFIG;
+		server_free(srv);
+		return NULL;
+	}
+	cfg = srv->gen->cfg;
+	log_setup((enum log_level)cfg->gateway.log_level,
+	    (enum log_format)cfg->gateway.log_format);
+	srv->base = event_base_new();
+	if (srv->base == NULL) {
+		server_free(srv);
+		return NULL;
+	}
+	srv->dns = evdns_base_new(srv->base,
+	    EVDNS_BASE_INITIALIZE_NAMESERVERS);
+	if (srv->dns == NULL) {
+		/* No resolv.conf: literal broker addresses still work. */
+		srv->dns = evdns_base_new(srv->base, 0);
+	}
+	srv->upstream = upstream_new(srv->base, srv->dns);
+	srv->sig_hup = evsignal_new(srv->base, SIGHUP, server_on_signal, srv);
+	srv->sig_term = evsignal_new(srv->base, SIGTERM, server_on_signal,
+	    srv);
+	srv->sig_int = evsignal_new(srv->base, SIGINT, server_on_signal, srv);
+	srv->grace_timer = evtimer_new(srv->base, server_grace_over, srv);
+	if (srv->dns == NULL || srv->upstream == NULL || srv->sig_hup == NULL
+	    || srv->sig_term == NULL || srv->sig_int == NULL
+	    || srv->grace_timer == NULL) {
+		server_free(srv);
+		return NULL;
+	}
+	upstream_set_rate(srv->upstream, cfg->upstream.connect_rate);
+	evsignal_add(srv->sig_hup, NULL);
+	evsignal_add(srv->sig_term, NULL);
+	evsignal_add(srv->sig_int, NULL);
+	log_msg(LOG_INFO, "starting", "certbridge %s, configuration %s",
+	    CERTBRIDGE_VERSION, config_path);
+	if (!server_bind_list(srv, &cfg->downstream.listen, true)
+	    || !server_bind_list(srv, &cfg->downstream.plain_listen, false)) {
+		server_free(srv);
+		return NULL;
+	}
+	if (cfg->gateway.user != NULL
+	    && !server_drop_privileges(cfg->gateway.user)) {
+		server_free(srv);
+		return NULL;
+	}
+	server_log_inactive(cfg);
+	*exit_code = SERVER_EXIT_OK;
+	return srv;
+}
+
+int
+server_run(struct server *srv)
+{
+	event_base_dispatch(srv->base);
+	log_msg(LOG_INFO, "stopped", "all sessions ended");
+	return srv->exit_code;
+}
+
+void
+server_free(struct server *srv)
+{
+	if (srv == NULL) {
+		return;
+	}
+	server_unbind(srv);
+	/* Sessions hold references to generations and events on the base:
+	 * they go first (only after an aborted start or a break). */
+	while (!TAILQ_EMPTY(&srv->sessions)) {
+		session_close_all(&srv->sessions, REASON_SHUTDOWN, "exiting");
+		event_base_loop(srv->base, EVLOOP_NONBLOCK);
+	}
+	if (srv->sig_hup != NULL) {
+		event_free(srv->sig_hup);
+	}
+	if (srv->sig_term != NULL) {
+		event_free(srv->sig_term);
+	}
+	if (srv->sig_int != NULL) {
+		event_free(srv->sig_int);
+	}
+	if (srv->grace_timer != NULL) {
+		event_free(srv->grace_timer);
+	}
+	upstream_free(srv->upstream);
+	if (srv->dns != NULL) {
+		evdns_base_free(srv->dns, 1);
+	}
+	if (srv->base != NULL) {
+		event_base_free(srv->base);
+	}
+	gen_unref(srv->gen);
+	free(srv->config_path);
+	free(srv);
+	tlsctx_global_cleanup();
+}

@@ -1,0 +1,49 @@
+/*
+ * server.h - the process: one event loop, the current configuration
+ * generation, the listeners, the upstream queue and the set of sessions.
+ *
+ * Signals arrive as libevent events on the same loop: SIGHUP reloads,
+ * SIGTERM/SIGINT drain for [gateway] shutdown_grace and stop.
+ */
+#ifndef CB_SERVER_H
+#define CB_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+struct server;
+struct session;
+struct gen;
+struct upstream;
+
+/* Exit codes of the daemon (SPEC.md). */
+enum server_exit {
+	SERVER_EXIT_OK = 0,
+	SERVER_EXIT_CONFIG = 1,
+	SERVER_EXIT_USAGE = 2,
+	SERVER_EXIT_RUNTIME = 3,
+};
+
+/* Loads the configuration, binds, and returns a server ready to run, or
+ * NULL with *exit_code set (problems already printed/logged). */
+struct server *server_new(const char *config_path, int *exit_code);
+
+/* Runs until stopped; returns the exit code. */
+int server_run(struct server *srv);
+void server_free(struct server *srv);
+
+struct event_base *server_base(struct server *srv);
+struct gen *server_gen(struct server *srv);
+struct upstream *server_upstream(struct server *srv);
+
+/* Session registry, for drain at stop and for counting. The list itself
+ * is linked by session.c; the server only stores it. */
+struct session_list *server_sessions(struct server *srv);
+uint64_t server_session_added(struct server *srv);
+void server_session_removed(struct server *srv);
+size_t server_session_count(const struct server *srv);
+
+#endif

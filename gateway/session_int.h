@@ -1,0 +1,98 @@
+/*
+ * session_int.h - struct session, shared by session.c (device side) and
+ * session_up.c (broker side and relay). Not for other modules.
+ */
+#ifndef CB_SESSION_INT_H
+#define CB_SESSION_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "conn.h"
+#include "log.h"
+#include "mqtt.h"
+#include "reason.h"
+#include "relay.h"
+#include "session.h"
+#include "tlsctx.h"
+#include "trust.h"
+#include "upstream.h"
+
+#define SESSION_MAGIC 0x5E55104Eu
+/* How long the live side gets to take what the other side sent before it
+ * closed. */
+#define SESSION_DRAIN_MS 5000
+/* Backpressure marks on a sink's output: above HIGH the source stops
+ * being read; it resumes once the sink is down to LOW. */
+#define SESSION_OUT_HIGH (256u * 1024u)
+#define SESSION_OUT_LOW (64u * 1024u)
+/* What a device may send after its CONNECT while the broker connection is
+ * still being made; beyond this it is simply not read until then. */
+#define SESSION_HOLD_MAX (64u * 1024u)
+
+struct session {
+	unsigned magic;
+	enum session_state state;
+	uint64_t id;
+	struct server *srv;
+	struct gen *gen;
+	TAILQ_ENTRY(session) link;
+
+	struct conn *down;
+	struct conn *up;
+	struct event *timer;
+	char peer[64];
+
+	struct trust_verdict verdict;
+	bool identified;        /* the handshake is done: log device=/ca= */
+	bool has_cert;
+	bool resumed;
+	struct tlsctx_upstream_seen up_seen;
+
+	uint8_t version;
+	uint16_t keepalive;     /* seconds; the broker's (v5) wins */
+	struct evbuffer *connect_pkt;
+	struct upstream_wait wait;
+	bool wait_active;
+	int64_t upstream_started_ms;
+	bool device_saw_broker; /* bytes from the broker reached the device */
+
+	struct relay_dir to_broker;
+	struct relay_dir to_device;
+
+	int64_t started_ms;
+	int64_t last_rx_ms;     /* last bytes from the device (monotonic) */
+
+	struct conn *draining;  /* the live side being flushed */
+	enum reason drain_reason;
+	char drain_detail[320];
+	bool quiet_close;       /* the end was already logged by its cause */
+};
+
+TAILQ_HEAD(session_list, session);
+
+/* session.c */
+void session_set_state(struct session *s, enum session_state next);
+bool session_log_begin(struct session *s, struct log_line *l,
+    enum log_level lvl, const char *event);
+void session_arm(struct session *s, int64_t ms);
+void session_end(struct session *s, enum reason why, const char *detail);
+void session_drain(struct session *s, struct conn *live, enum reason why,
+    const char *detail);
+void session_refuse_connack(struct session *s, uint8_t code, enum reason why,
+    const char *detail);
+
+/* session_up.c */
+void session_log_connect(struct session *s, const struct mqtt_connect *c,
+    const char *clientid_rule);
+void session_upstream_begin(struct session *s);
+void session_upstream_timer(struct session *s);
+void session_pump_to_broker(struct session *s);
+void session_sink_drained(struct session *s, struct conn *sink);
+void session_device_gone(struct session *s, bool error);
+
+#endif

@@ -1,0 +1,388 @@
+/*
+ * tlsctx.c - building the downstream and upstream wolfSSL contexts.
+ *
+ * Debian's wolfSSL is built with NULL, anonymous and RC4 suites compiled in:
+ * a context is never left on the library's default list, and a cipher list
+ * from the INI is refused when it names any of them.
+ */
+#include <string.h>
+#include <time.h>
+
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+
+#include <event2/util.h>
+
+#include "clock.h"
+#include "parse.h"
+#include "tlsctx.h"
+#include "trust.h"
+#include "util.h"
+#include "x509.h"
+
+/* AEAD suites with forward secrecy only. */
+static const char default_ciphers_modern[] =
+    "TLS13-AES128-GCM-SHA256:TLS13-AES256-GCM-SHA384:"
+    "TLS13-CHACHA20-POLY1305-SHA256:"
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
+/* TLS 1.0/1.1 devices have no AEAD suites; when the INI asks for those
+ * versions explicitly, add the CBC suites they can speak, still with
+ * forward secrecy. */
+static const char default_ciphers_legacy[] =
+    ":ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA:"
+    "ECDHE-ECDSA-AES256-SHA:ECDHE-RSA-AES256-SHA";
+
+/* Substrings that mark suites without authentication or confidentiality. */
+static const char *const unsafe_cipher_marks[] = {
+    "NULL", "ADH", "AECDH", "anon", "RC4", "EXP", "DES-CBC-", "MD5", NULL,
+};
+
+static int upstream_seen_index = -1;
+
+bool
+tlsctx_global_init(void)
+{
+	if (wolfSSL_Init() != WOLFSSL_SUCCESS) {
+		return false;
+	}
+	upstream_seen_index = wolfSSL_get_ex_new_index(0, NULL, NULL, NULL,
+	    NULL);
+	return upstream_seen_index >= 0;
+}
+
+void
+tlsctx_global_cleanup(void)
+{
+	wolfSSL_Cleanup();
+}
+
+static int
+tlsctx_proto(int minor)
+{
+	switch (minor) {
+	case 10:
+		return TLS1_VERSION;
+	case 11:
+		return TLS1_1_VERSION;
+	case 12:
+		return TLS1_2_VERSION;
+	default:
+		return TLS1_3_VERSION;
+	}
+}
+
+bool
+tlsctx_report_dates(const struct cfg *cfg, struct cfg_diag *diag,
+    const char *where, unsigned line, const struct x509_list *list,
+    bool as_errors)
+{
+	char subject[X509_NAME_LEN], when[40];
+	int64_t now = clock_wall_s(), nb, na;
+	bool ok = true;
+
+	for (size_t i = 0; i < list->count; i++) {
+		WOLFSSL_X509 *c = list->certs[i];
+
+		x509_subject(c, subject);
+		if (x509_not_before(c, &nb) && nb > now) {
+			parse_format_date(nb, when, sizeof(when));
+			cfg_diag_add(diag, as_errors, "%s:%u: %s: %scertificate "
+			    "%s is not valid before %s; check this machine's "
+			    "clock and the issuing machine's", cfg->path, line,
+			    where, as_errors ? "" : "warning: ", subject, when);
+			ok = false;
+		}
+		if (!x509_not_after(c, &na)) {
+			continue;
+		}
+		parse_format_date(na, when, sizeof(when));
+		if (na < now) {
+			cfg_diag_add(diag, as_errors, "%s:%u: %s: %scertificate "
+			    "%s expired on %s; renew it", cfg->path, line, where,
+			    as_errors ? "" : "warning: ", subject, when);
+			ok = false;
+		} else if (na - now < TLSCTX_WARN_DAYS * 86400) {
+			cfg_diag_add(diag, false, "%s:%u: %s: warning: "
+			    "certificate %s expires on %s (in %lld days); renew "
+			    "it soon", cfg->path, line, where, subject, when,
+			    (long long)((na - now) / 86400));
+		}
+	}
+	return ok || !as_errors;
+}
+
+/*
+ * Loads a certificate file the gateway presents (or trusts) and checks what
+ * an operator would want to know before a device finds out: that it
+ * parses, that the key belongs to it, and its dates. Returns false when the
+ * file is unusable.
+ */
+static bool
+tlsctx_check_file(const struct cfg *cfg, struct cfg_diag *diag,
+    const char *where, const struct cfg_file *file, const char *key_path,
+    bool want_ca)
+{
+	struct x509_list list;
+	char why[X509_WHY_LEN], subject[X509_NAME_LEN];
+	bool ok = true;
+
+	if (!x509_load_file(file->path, &list, why)) {
+		cfg_diag_add(diag, true, "%s:%u: %s: %s", cfg->path, file->line,
+		    where, why);
+		return false;
+	}
+	if (key_path != NULL && !x509_key_matches(list.certs[0], key_path,
+	    why)) {
+		cfg_diag_add(diag, true, "%s:%u: %s: %s; the key file must hold "
+		    "the private key of the first certificate in \"%s\"",
+		    cfg->path, file->line, where, why, file->path);
+		ok = false;
+	}
+	for (size_t i = 0; i < list.count; i++) {
+		x509_subject(list.certs[i], subject);
+		if (want_ca && !wolfSSL_X509_get_isCA(list.certs[i])) {
+			cfg_diag_add(diag, true, "%s:%u: %s: certificate %zu in "
+			    "\"%s\" (%s) is not a CA certificate; this file "
+			    "must hold roots (or intermediates), never a "
+			    "leaf: a pinned leaf breaks at the next rotation",
+			    cfg->path, file->line, where, i + 1, file->path,
+			    subject);
+			ok = false;
+		}
+	}
+	/* A root bundle (the system's, say) may hold roots that expired
+	 * long ago and harm no one: for roots, dates are warnings, and only
+	 * for small, hand-made bundles. */
+	if (!want_ca) {
+		ok = tlsctx_report_dates(cfg, diag, where, file->line, &list,
+		    true) && ok;
+	} else if (list.count <= TLSCTX_SMALL_BUNDLE) {
+		tlsctx_report_dates(cfg, diag, where, file->line, &list, false);
+	}
+	x509_list_free(&list);
+	return ok;
+}
+
+static bool
+tlsctx_ciphers_safe(const char *list, char bad[64])
+{
+	for (size_t i = 0; unsafe_cipher_marks[i] != NULL; i++) {
+		const char *hit = strstr(list, unsafe_cipher_marks[i]);
+
+		if (hit != NULL) {
+			snprintf(bad, 64, "%s", unsafe_cipher_marks[i]);
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool
+tlsctx_versions(WOLFSSL_CTX *ctx, int lo, int hi)
+{
+	return wolfSSL_CTX_set_min_proto_version(ctx, tlsctx_proto(lo))
+	    == WOLFSSL_SUCCESS
+	    && wolfSSL_CTX_set_max_proto_version(ctx, tlsctx_proto(hi))
+	    == WOLFSSL_SUCCESS;
+}
+
+static bool
+tlsctx_ciphers(WOLFSSL_CTX *ctx, const struct cfg *cfg, struct cfg_diag *diag,
+    const char *custom, int lo)
+{
+	char list[sizeof(default_ciphers_modern)
+	    + sizeof(default_ciphers_legacy)];
+	char bad[64];
+
+	if (custom != NULL) {
+		if (!tlsctx_ciphers_safe(custom, bad)) {
+			cfg_diag_add(diag, true, "%s: [downstream] ciphers: the "
+			    "list names %s suites, which give up "
+			    "authentication or confidentiality; remove them",
+			    cfg->path, bad);
+			return false;
+		}
+		if (wolfSSL_CTX_set_cipher_list(ctx, custom)
+		    != WOLFSSL_SUCCESS) {
+			cfg_diag_add(diag, true, "%s: [downstream] ciphers: "
+			    "wolfSSL accepts none of \"%s\"; use wolfSSL "
+			    "names such as ECDHE-ECDSA-AES128-GCM-SHA256",
+			    cfg->path, custom);
+			return false;
+		}
+		return true;
+	}
+	snprintf(list, sizeof(list), "%s%s", default_ciphers_modern,
+	    lo < 12 ? default_ciphers_legacy : "");
+	return wolfSSL_CTX_set_cipher_list(ctx, list) == WOLFSSL_SUCCESS;
+}
+
+WOLFSSL_CTX *
+tlsctx_downstream_new(const struct cfg *cfg, struct cfg_diag *diag)
+{
+	WOLFSSL_CTX *ctx;
+	bool ok;
+
+	ok = tlsctx_check_file(cfg, diag, "[downstream] cert",
+	    &cfg->downstream.cert, cfg->downstream.key.path, false);
+	ctx = wolfSSL_CTX_new(wolfSSLv23_server_method());
+	if (ctx == NULL) {
+		cfg_diag_add(diag, true, "%s: out of memory", cfg->path);
+		return NULL;
+	}
+	if (ok && (wolfSSL_CTX_use_certificate_chain_file(ctx,
+	    cfg->downstream.cert.path) != WOLFSSL_SUCCESS
+	    || wolfSSL_CTX_use_PrivateKey_file(ctx, cfg->downstream.key.path,
+	    WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS)) {
+		cfg_diag_add(diag, true, "%s:%u: [downstream] cert: wolfSSL "
+		    "cannot use \"%s\" with key \"%s\" (PEM chain, leaf "
+		    "first, and an unencrypted PEM key)", cfg->path,
+		    cfg->downstream.cert.line, cfg->downstream.cert.path,
+		    cfg->downstream.key.path);
+		ok = false;
+	}
+	if (!tlsctx_versions(ctx, cfg->downstream.tls_min,
+	    cfg->downstream.tls_max)) {
+		cfg_diag_add(diag, true, "%s: [downstream] tls_versions: this "
+		    "wolfSSL build cannot serve the versions asked for",
+		    cfg->path);
+		ok = false;
+	}
+	if (!tlsctx_ciphers(ctx, cfg, diag, cfg->downstream.ciphers,
+	    cfg->downstream.tls_min)) {
+		ok = false;
+	}
+	/* TLS 1.2 resumption would admit a device without re-verifying its
+	 * certificate against the current trust (PLATFORM-NOTES.md): the
+	 * session-ID cache is process-wide and 1.2 tickets carry no peer
+	 * certificate. Only TLS 1.3 tickets, sealed per context, remain. */
+	wolfSSL_CTX_set_session_cache_mode(ctx, WOLFSSL_SESS_CACHE_OFF);
+	wolfSSL_CTX_NoTicketTLSv12(ctx);
+	if (!cfg->downstream.session_tickets) {
+		wolfSSL_CTX_no_ticket_TLSv13(ctx);
+	}
+	if (!ok) {
+		wolfSSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}
+
+/* Records what the broker's chain looked like and the first error; never
+ * overrides wolfSSL's judgement. */
+static int
+tlsctx_upstream_verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *st)
+{
+	WOLFSSL *ssl;
+	struct tlsctx_upstream_seen *seen;
+	WOLFSSL_X509 *cur;
+	char subject[X509_NAME_LEN], when[40] = "?";
+	int64_t na;
+	size_t used;
+
+	ssl = wolfSSL_X509_STORE_CTX_get_ex_data(st,
+	    wolfSSL_get_ex_data_X509_STORE_CTX_idx());
+	seen = ssl ? wolfSSL_get_ex_data(ssl, upstream_seen_index) : NULL;
+	if (seen == NULL) {
+		return preverify;
+	}
+	cur = wolfSSL_X509_STORE_CTX_get_current_cert(st);
+	if (cur != NULL) {
+		x509_subject(cur, subject);
+		if (x509_not_after(cur, &na)) {
+			parse_format_date(na, when, sizeof(when));
+		}
+		used = strlen(seen->chain);
+		if (used + 8 < sizeof(seen->chain)) {
+			snprintf(seen->chain + used, sizeof(seen->chain) - used,
+			    "%s%s (notAfter %s)", used ? " <- " : "", subject,
+			    when);
+		}
+	}
+	if (!preverify && seen->err == 0) {
+		seen->err = wolfSSL_X509_STORE_CTX_get_error(st);
+		seen->err_depth = wolfSSL_X509_STORE_CTX_get_error_depth(st);
+	}
+	return preverify;
+}
+
+bool
+tlsctx_is_ip(const char *s)
+{
+	struct evutil_addrinfo hints, *res = NULL;
+	bool ip;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_flags = EVUTIL_AI_NUMERICHOST;
+	ip = evutil_getaddrinfo(s, NULL, &hints, &res) == 0;
+	if (res != NULL) {
+		evutil_freeaddrinfo(res);
+	}
+	return ip;
+}
+
+void
+tlsctx_upstream_attach(WOLFSSL *ssl, struct tlsctx_upstream_seen *seen)
+{
+	memset(seen, 0, sizeof(*seen));
+	wolfSSL_set_ex_data(ssl, upstream_seen_index, seen);
+}
+
+WOLFSSL_CTX *
+tlsctx_upstream_new(const struct cfg *cfg, struct cfg_diag *diag)
+{
+	WOLFSSL_CTX *ctx;
+	const struct cfg_file *ca = &cfg->upstream.ca;
+	bool ok;
+
+	ok = tlsctx_check_file(cfg, diag, "[upstream] ca", ca, NULL, true);
+	if (cfg->upstream.cert.path != NULL
+	    && !tlsctx_check_file(cfg, diag, "[upstream] cert",
+	    &cfg->upstream.cert, cfg->upstream.key.path, false)) {
+		ok = false;
+	}
+	ctx = wolfSSL_CTX_new(wolfSSLv23_client_method());
+	if (ctx == NULL) {
+		cfg_diag_add(diag, true, "%s: out of memory", cfg->path);
+		return NULL;
+	}
+	if (ok && wolfSSL_CTX_load_verify_locations(ctx, ca->path, NULL)
+	    != WOLFSSL_SUCCESS) {
+		cfg_diag_add(diag, true, "%s:%u: [upstream] ca: wolfSSL cannot "
+		    "load \"%s\" as trusted roots", cfg->path, ca->line,
+		    ca->path);
+		ok = false;
+	}
+	if (ok && cfg->upstream.cert.path != NULL
+	    && (wolfSSL_CTX_use_certificate_chain_file(ctx,
+	    cfg->upstream.cert.path) != WOLFSSL_SUCCESS
+	    || wolfSSL_CTX_use_PrivateKey_file(ctx, cfg->upstream.key.path,
+	    WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS)) {
+		cfg_diag_add(diag, true, "%s:%u: [upstream] cert: wolfSSL "
+		    "cannot use \"%s\" with key \"%s\"", cfg->path,
+		    cfg->upstream.cert.line, cfg->upstream.cert.path,
+		    cfg->upstream.key.path);
+		ok = false;
+	}
+	if (!tlsctx_versions(ctx, cfg->upstream.tls_min,
+	    cfg->upstream.tls_max)
+	    || !tlsctx_ciphers(ctx, cfg, diag, NULL, cfg->upstream.tls_min)) {
+		cfg_diag_add(diag, true, "%s: [upstream] tls_versions: this "
+		    "wolfSSL build cannot use the versions asked for",
+		    cfg->path);
+		ok = false;
+	}
+	wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_PEER,
+	    tlsctx_upstream_verify_cb);
+	/* Every session is a fresh upstream connection: no client-side
+	 * session reuse, so no stale-ticket failure modes either. */
+	wolfSSL_CTX_set_session_cache_mode(ctx, WOLFSSL_SESS_CACHE_OFF);
+	if (!ok) {
+		wolfSSL_CTX_free(ctx);
+		return NULL;
+	}
+	return ctx;
+}

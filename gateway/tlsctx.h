@@ -1,0 +1,59 @@
+/*
+ * tlsctx.h - the two wolfSSL contexts of a configuration generation.
+ *
+ * Downstream: the server context devices meet (the legacy-acceptable chain,
+ * explicit versions and ciphers, dual-trust client verification, TLS 1.2
+ * resumption off). Upstream: the client context towards the broker (its
+ * roots only, the gateway's client identity). Every problem is reported in
+ * the FILE:LINE format of the configuration, naming the key whose file is
+ * at fault, why, and what to do.
+ */
+#ifndef CB_TLSCTX_H
+#define CB_TLSCTX_H
+
+#include <stdbool.h>
+
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+
+#include "config.h"
+
+/* Certificates closer than this to notAfter are warned about by -t and at
+ * load. */
+#define TLSCTX_WARN_DAYS 30
+/* Root bundles up to this size are hand-made: their dates are reported. */
+#define TLSCTX_SMALL_BUNDLE 10
+
+struct x509_list;
+
+/* Reports certificates of list that are not yet valid or expired (errors
+ * when as_errors, else warnings) and those expiring within
+ * TLSCTX_WARN_DAYS (warnings). Returns false when an error was added. */
+bool tlsctx_report_dates(const struct cfg *cfg, struct cfg_diag *diag,
+    const char *where, unsigned line, const struct x509_list *list,
+    bool as_errors);
+
+WOLFSSL_CTX *tlsctx_downstream_new(const struct cfg *cfg,
+    struct cfg_diag *diag);
+WOLFSSL_CTX *tlsctx_upstream_new(const struct cfg *cfg, struct cfg_diag *diag);
+
+/* What the upstream verify callback saw, for the one log line that says
+ * why the broker was refused. Attached per connection like the device
+ * verdict. */
+struct tlsctx_upstream_seen {
+	int err;             /* first verify error, 0 when none */
+	int err_depth;
+	char chain[512];     /* "subject (notAfter), subject (notAfter), ..." */
+};
+
+void tlsctx_upstream_attach(WOLFSSL *ssl, struct tlsctx_upstream_seen *seen);
+
+/* Whether s is an IP address literal (then it is matched against the
+ * broker's IP SANs and never sent as SNI, which carries host names only). */
+bool tlsctx_is_ip(const char *s);
+
+/* The process-wide setup of wolfSSL (once, before any context). */
+bool tlsctx_global_init(void);
+void tlsctx_global_cleanup(void);
+
+#endif
