@@ -267,9 +267,8 @@ session_tls_reason(struct session *s, char *detail, size_t cap)
 	}
 	conn_describe(c, what, sizeof(what));
 	if (err == NO_PEER_CERT) {
-		snprintf(detail, cap, "the device sent no client certificate; "
-		    "configure its certificate and key, or set [downstream] "
-		    "client_auth = optional");
+		trust_refuse_no_cert(&s->verdict);
+		snprintf(detail, cap, "%s", s->verdict.detail);
 		return REASON_NO_CLIENT_CERT;
 	}
 	if (conn_peer_alert(c) >= 0) {
@@ -319,11 +318,15 @@ session_admitted(struct session *s)
 		if (wolfSSL_session_reused(ssl)) {
 			s->resumed = true;
 			trust_judge_resumed(ssl, &s->verdict);
-			if (!s->verdict.admitted) {
+			if (!s->verdict.decided && s->gen->cfg->downstream.client_auth
+			    == CFG_AUTH_REQUIRED) {
+				trust_refuse_no_cert(&s->verdict);
+			}
+			if (s->verdict.decided && !s->verdict.admitted) {
 				session_handshake_failed(s);
 				return;
 			}
-			s->has_cert = true;
+			s->has_cert = s->verdict.decided;
 		}
 		if (s->verdict.decided && !s->verdict.admitted) {
 			session_handshake_failed(s);

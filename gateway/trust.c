@@ -524,9 +524,7 @@ trust_judge_resumed(WOLFSSL *ssl, struct trust_verdict *v)
 		}
 	}
 	if (peer.count == 0) {
-		trust_refuse(v, REASON_NO_CLIENT_CERT, 0, "resumed session "
-		    "carries no device certificate");
-		return;
+		return; /* undecided: the session had no certificate */
 	}
 	section = trust_walk(t, &peer, missing);
 	if (section < 0) {
@@ -542,6 +540,14 @@ trust_judge_resumed(WOLFSSL *ssl, struct trust_verdict *v)
 		trust_policy(t, v, section, peer.certs[0], err);
 	}
 	trust_peer_free(&peer);
+}
+
+void
+trust_refuse_no_cert(struct trust_verdict *v)
+{
+	trust_refuse(v, REASON_NO_CLIENT_CERT, 0, "the device sent no client "
+	    "certificate; configure its certificate and key, or set "
+	    "[downstream] client_auth = optional");
 }
 
 void

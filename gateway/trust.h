@@ -68,8 +68,12 @@ void trust_free(struct trust *t);
 void trust_attach(WOLFSSL *ssl, struct trust_verdict *v);
 
 /* Judges the device of a resumed TLS 1.3 session, which ran no verify
- * callback, from the chain its ticket restored (time-based rules only). */
+ * callback, from the chain its ticket restored. Leaves v undecided when
+ * the session carries no certificate (client_auth = optional). */
 void trust_judge_resumed(WOLFSSL *ssl, struct trust_verdict *v);
+
+/* Records the refusal of a device that presented no certificate. */
+void trust_refuse_no_cert(struct trust_verdict *v);
 
 /* Extracts the device identity from the peer certificate per [mqtt]
  * identity after a completed handshake. */
