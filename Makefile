@@ -51,13 +51,17 @@ BINS := $(B)/certbridge $(TOOL_BIN)
 
 .SECONDARY:
 
-.PHONY: all build deps test test-unit test-conf test-integration test-asan run \
-        install clean bench fuzz
+.PHONY: all build build-deps deps test test-unit test-conf test-integration test-asan run \
+        install clean bench
 
-all: deps
+all: build-deps
 	@$(MAKE) --no-print-directory build
 
 build: $(BINS)
+
+# Build packages only for `make`; everything (tests, lab) for test and run.
+build-deps:
+	@tools/install-deps.sh build
 
 deps:
 	@tools/install-deps.sh
@@ -106,6 +110,13 @@ test-conf: $(B)/certbridge
 test-integration: $(BINS)
 	CERTBRIDGE=$(CURDIR)/$(B)/certbridge CB_BUILD=$(CURDIR)/$(B) \
 		$(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+
+# ---------------------------------------------------------------- bench
+
+# Figures, not assertions: see docs/benchmarks.md.
+bench: deps
+	@$(MAKE) --no-print-directory build
+	$(PYTHON) tools/bench.py --build build
 
 # ---------------------------------------------------------------- lab
 

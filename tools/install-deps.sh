@@ -1,11 +1,22 @@
 #!/bin/sh
-# Installs the Debian packages certbridge needs to build and test, only those
-# missing, so `make` on a fresh Debian 12 machine works without hand steps.
+# Installs the Debian packages certbridge needs, only those missing, so that
+# `make`, `make test` and `make run` work on a fresh Debian 12 machine with no
+# hand steps.
+#
+#   tools/install-deps.sh build   compiling the daemon (also used by docker/)
+#   tools/install-deps.sh         everything: build, tests, the lab
 set -eu
 
-PKGS="gcc make pkg-config libwolfssl-dev libevent-dev libinih-dev libcmocka-dev \
-mosquitto mosquitto-clients openssl python3 python3-pytest python3-paho-mqtt \
-python3-cryptography python3-prometheus-client clang libclang-rt-14-dev valgrind procps"
+BUILD_PKGS="gcc make libc6-dev pkg-config libwolfssl-dev libevent-dev libinih-dev"
+TEST_PKGS="libcmocka-dev mosquitto mosquitto-clients openssl python3 python3-pytest \
+python3-paho-mqtt python3-cryptography python3-prometheus-client clang \
+libclang-rt-14-dev valgrind procps coreutils"
+
+case "${1:-all}" in
+build) PKGS=$BUILD_PKGS ;;
+all) PKGS="$BUILD_PKGS $TEST_PKGS" ;;
+*) echo "usage: $0 [build]" >&2; exit 2 ;;
+esac
 
 missing=""
 for p in $PKGS; do
@@ -21,6 +32,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	SUDO="sudo"
 fi
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq || true
+# A stale package index is the usual reason an install fails on a new machine.
+$SUDO apt-get update -qq
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
