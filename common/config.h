@@ -121,7 +121,9 @@ struct cfg {
 		struct cfg_file key;
 		enum cfg_client_auth client_auth;
 		int tls_min, tls_max;      /* 12 = TLS 1.2, 13 = TLS 1.3 */
+		unsigned tls_versions_line;
 		char *ciphers;             /* NULL = certbridge's safe default */
+		unsigned ciphers_line;
 		int64_t clock_skew_ms;
 		int64_t handshake_timeout_ms;
 		bool session_tickets;
@@ -141,6 +143,7 @@ struct cfg {
 		struct cfg_file device_certs;
 		char *alpn;                /* NULL = none */
 		int tls_min, tls_max;
+		unsigned tls_versions_line;
 		int64_t connect_timeout_ms;
 		uint32_t connect_rate;
 	} upstream;

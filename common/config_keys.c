@@ -294,9 +294,11 @@ store(struct cfg *cfg, enum cfg_key_id id, struct cfg_ca *ca,
 	case K_DS_TLS_VERSIONS:
 		cfg->downstream.tls_min = v->lo;
 		cfg->downstream.tls_max = v->hi;
+		cfg->downstream.tls_versions_line = line;
 		break;
 	case K_DS_CIPHERS:
 		set_str(&cfg->downstream.ciphers, v);
+		cfg->downstream.ciphers_line = line;
 		break;
 	case K_DS_CLOCK_SKEW:
 		cfg->downstream.clock_skew_ms = v->i;
@@ -352,6 +354,7 @@ store(struct cfg *cfg, enum cfg_key_id id, struct cfg_ca *ca,
 	case K_UP_TLS_VERSIONS:
 		cfg->upstream.tls_min = v->lo;
 		cfg->upstream.tls_max = v->hi;
+		cfg->upstream.tls_versions_line = line;
 		break;
 	case K_UP_CONNECT_TIMEOUT:
 		cfg->upstream.connect_timeout_ms = v->i;

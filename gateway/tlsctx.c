@@ -199,18 +199,18 @@ tlsctx_ciphers(WOLFSSL_CTX *ctx, const struct cfg *cfg, struct cfg_diag *diag,
 
 	if (custom != NULL) {
 		if (!tlsctx_ciphers_safe(custom, bad)) {
-			cfg_diag_add(diag, true, "%s: [downstream] ciphers: the "
-			    "list names %s suites, which give up "
+			cfg_diag_add(diag, true, "%s:%u: [downstream] ciphers: "
+			    "the list names %s suites, which give up "
 			    "authentication or confidentiality; remove them",
-			    cfg->path, bad);
+			    cfg->path, cfg->downstream.ciphers_line, bad);
 			return false;
 		}
 		if (wolfSSL_CTX_set_cipher_list(ctx, custom)
 		    != WOLFSSL_SUCCESS) {
-			cfg_diag_add(diag, true, "%s: [downstream] ciphers: "
+			cfg_diag_add(diag, true, "%s:%u: [downstream] ciphers: "
 			    "wolfSSL accepts none of \"%s\"; use wolfSSL "
 			    "names such as ECDHE-ECDSA-AES128-GCM-SHA256",
-			    cfg->path, custom);
+			    cfg->path, cfg->downstream.ciphers_line, custom);
 			return false;
 		}
 		return true;
@@ -246,9 +246,9 @@ tlsctx_downstream_new(const struct cfg *cfg, struct cfg_diag *diag)
 	}
 	if (!tlsctx_versions(ctx, cfg->downstream.tls_min,
 	    cfg->downstream.tls_max)) {
-		cfg_diag_add(diag, true, "%s: [downstream] tls_versions: this "
-		    "wolfSSL build cannot serve the versions asked for",
-		    cfg->path);
+		cfg_diag_add(diag, true, "%s:%u: [downstream] tls_versions: "
+		    "this wolfSSL build cannot serve the versions asked for",
+		    cfg->path, cfg->downstream.tls_versions_line);
 		ok = false;
 	}
 	if (!tlsctx_ciphers(ctx, cfg, diag, cfg->downstream.ciphers,
@@ -370,9 +370,9 @@ tlsctx_upstream_new(const struct cfg *cfg, struct cfg_diag *diag)
 	if (!tlsctx_versions(ctx, cfg->upstream.tls_min,
 	    cfg->upstream.tls_max)
 	    || !tlsctx_ciphers(ctx, cfg, diag, NULL, cfg->upstream.tls_min)) {
-		cfg_diag_add(diag, true, "%s: [upstream] tls_versions: this "
-		    "wolfSSL build cannot use the versions asked for",
-		    cfg->path);
+		cfg_diag_add(diag, true, "%s:%u: [upstream] tls_versions: "
+		    "this wolfSSL build cannot use the versions asked for",
+		    cfg->path, cfg->upstream.tls_versions_line);
 		ok = false;
 	}
 	wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_PEER,
