@@ -35,9 +35,18 @@ static const char default_ciphers_legacy[] =
     ":ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA:"
     "ECDHE-ECDSA-AES256-SHA:ECDHE-RSA-AES256-SHA";
 
-/* Substrings that mark suites without authentication or confidentiality. */
+/* TLS 1.3 suites of the default list, kept when a custom list names none
+ * (as OpenSSL keeps its TLS 1.3 "ciphersuites" apart from "cipher"). */
+static const char default_ciphers_tls13[] =
+    "TLS13-AES128-GCM-SHA256:TLS13-AES256-GCM-SHA384:"
+    "TLS13-CHACHA20-POLY1305-SHA256";
+
+/* Name parts of suites without encryption, without authentication, or
+ * broken: refused whichever way a list enables them (by name or through
+ * a keyword such as ALL or HIGH). */
 static const char *const unsafe_cipher_marks[] = {
-    "NULL", "ADH", "AECDH", "anon", "RC4", "EXP", "DES-CBC-", "MD5", NULL,
+    "NULL", "ADH", "AECDH", "anon", "RC4", "EXP", "DES-CBC-", "MD5", "PSK",
+    "TLS13-SHA256-SHA256", "TLS13-SHA384-SHA384", NULL,
 };
 
 static int upstream_seen_index = -1;
@@ -167,16 +176,55 @@ tlsctx_check_file(const struct cfg *cfg, struct cfg_diag *diag,
 }
 
 static bool
-tlsctx_ciphers_safe(const char *list, char bad[64])
+tlsctx_cipher_unsafe(const char *name)
 {
 	for (size_t i = 0; unsafe_cipher_marks[i] != NULL; i++) {
-		const char *hit = strstr(list, unsafe_cipher_marks[i]);
-
-		if (hit != NULL) {
-			snprintf(bad, 64, "%s", unsafe_cipher_marks[i]);
-			return false;
+		if (strstr(name, unsafe_cipher_marks[i]) != NULL) {
+			return true;
 		}
 	}
+	return false;
+}
+
+/* What a cipher list really enabled on ctx: keywords (ALL, HIGH, DEFAULT)
+ * expand inside wolfSSL, so the names written prove nothing. */
+struct tlsctx_suites {
+	size_t tls13;
+	size_t older;
+	char unsafe[160];
+};
+
+static bool
+tlsctx_enabled_suites(WOLFSSL_CTX *ctx, struct tlsctx_suites *out)
+{
+	WOLFSSL *ssl = wolfSSL_new(ctx);
+	WOLF_STACK_OF(WOLFSSL_CIPHER) *sk;
+	int n;
+
+	memset(out, 0, sizeof(*out));
+	if (ssl == NULL) {
+		return false;
+	}
+	sk = wolfSSL_get_ciphers_compat(ssl);
+	n = sk != NULL ? wolfSSL_sk_SSL_CIPHER_num(sk) : 0;
+	for (int i = 0; i < n; i++) {
+		const char *name = wolfSSL_CIPHER_get_name(
+		    wolfSSL_sk_SSL_CIPHER_value(sk, i));
+		size_t used = strlen(out->unsafe);
+
+		if (name == NULL) {
+			continue;
+		}
+		if (tlsctx_cipher_unsafe(name)) {
+			snprintf(out->unsafe + used, sizeof(out->unsafe) - used,
+			    "%s%s", used ? ", " : "", name);
+		} else if (strncmp(name, "TLS13-", 6) == 0) {
+			out->tls13++;
+		} else {
+			out->older++;
+		}
+	}
+	wolfSSL_free(ssl);
 	return true;
 }
 
@@ -189,31 +237,79 @@ tlsctx_versions(WOLFSSL_CTX *ctx, int lo, int hi)
 	    == WOLFSSL_SUCCESS;
 }
 
+/*
+ * An operator's list is applied, then judged by the suites it enabled:
+ * any suite without encryption or authentication refuses the whole list;
+ * a list with no TLS 1.3 suite keeps the default ones when 1.3 is allowed
+ * (otherwise a client offering both versions would pick 1.3 and find no
+ * suite); a list with only TLS 1.3 suites cannot serve older versions.
+ */
+static bool
+tlsctx_custom_ciphers(WOLFSSL_CTX *ctx, const struct cfg *cfg,
+    struct cfg_diag *diag, const char *custom, int lo, int hi)
+{
+	unsigned line = cfg->downstream.ciphers_line;
+	struct tlsctx_suites got;
+	char *joined;
+	size_t len;
+
+	/* A name written in the list counts even if this build lacks it:
+	 * the same file may meet another build. */
+	if (tlsctx_cipher_unsafe(custom)) {
+		cfg_diag_add(diag, true, "%s:%u: [downstream] ciphers: \"%s\" "
+		    "names suites without encryption or authentication; name "
+		    "only the suites you want, such as "
+		    "ECDHE-ECDSA-AES128-GCM-SHA256", cfg->path, line, custom);
+		return false;
+	}
+	if (wolfSSL_CTX_set_cipher_list(ctx, custom) != WOLFSSL_SUCCESS
+	    || !tlsctx_enabled_suites(ctx, &got)
+	    || got.tls13 + got.older == 0) {
+		cfg_diag_add(diag, true, "%s:%u: [downstream] ciphers: wolfSSL "
+		    "accepts none of \"%s\"; use wolfSSL names such as "
+		    "ECDHE-ECDSA-AES128-GCM-SHA256", cfg->path, line, custom);
+		return false;
+	}
+	if (got.unsafe[0] != '\0') {
+		cfg_diag_add(diag, true, "%s:%u: [downstream] ciphers: \"%s\" "
+		    "enables suites without encryption or authentication (%s); "
+		    "name the suites you want explicitly", cfg->path, line,
+		    custom, got.unsafe);
+		return false;
+	}
+	if (got.older == 0 && lo < 13) {
+		cfg_diag_add(diag, true, "%s:%u: [downstream] ciphers: the list "
+		    "has only TLS 1.3 suites but tls_versions allows older "
+		    "versions; add suites such as ECDHE-ECDSA-AES128-GCM-SHA256, "
+		    "or set tls_versions = 1.3", cfg->path, line);
+		return false;
+	}
+	if (got.tls13 > 0 || hi < 13) {
+		return true;
+	}
+	len = sizeof(default_ciphers_tls13) + 1 + strlen(custom);
+	joined = malloc(len);
+	if (joined == NULL) {
+		return false;
+	}
+	snprintf(joined, len, "%s:%s", default_ciphers_tls13, custom);
+	if (wolfSSL_CTX_set_cipher_list(ctx, joined) != WOLFSSL_SUCCESS) {
+		free(joined);
+		return false;
+	}
+	free(joined);
+	return true;
+}
+
 static bool
 tlsctx_ciphers(WOLFSSL_CTX *ctx, const struct cfg *cfg, struct cfg_diag *diag,
-    const char *custom, int lo)
+    const char *custom, int lo, int hi)
 {
 	char list[sizeof(default_ciphers_modern)
 	    + sizeof(default_ciphers_legacy)];
-	char bad[64];
 
 	if (custom != NULL) {
-		if (!tlsctx_ciphers_safe(custom, bad)) {
-			cfg_diag_add(diag, true, "%s:%u: [downstream] ciphers: "
-			    "the list names %s suites, which give up "
-			    "authentication or confidentiality; remove them",
-			    cfg->path, cfg->downstream.ciphers_line, bad);
-			return false;
-		}
-		if (wolfSSL_CTX_set_cipher_list(ctx, custom)
-		    != WOLFSSL_SUCCESS) {
-			cfg_diag_add(diag, true, "%s:%u: [downstream] ciphers: "
-			    "wolfSSL accepts none of \"%s\"; use wolfSSL "
-			    "names such as ECDHE-ECDSA-AES128-GCM-SHA256",
-			    cfg->path, cfg->downstream.ciphers_line, custom);
-			return false;
-		}
-		return true;
+		return tlsctx_custom_ciphers(ctx, cfg, diag, custom, lo, hi);
 	}
 	snprintf(list, sizeof(list), "%s%s", default_ciphers_modern,
 	    lo < 12 ? default_ciphers_legacy : "");
@@ -252,7 +348,7 @@ tlsctx_downstream_new(const struct cfg *cfg, struct cfg_diag *diag)
 		ok = false;
 	}
 	if (!tlsctx_ciphers(ctx, cfg, diag, cfg->downstream.ciphers,
-	    cfg->downstream.tls_min)) {
+	    cfg->downstream.tls_min, cfg->downstream.tls_max)) {
 		ok = false;
 	}
 	/* TLS 1.2 resumption would admit a device without re-verifying its
@@ -369,7 +465,8 @@ tlsctx_upstream_new(const struct cfg *cfg, struct cfg_diag *diag)
 	}
 	if (!tlsctx_versions(ctx, cfg->upstream.tls_min,
 	    cfg->upstream.tls_max)
-	    || !tlsctx_ciphers(ctx, cfg, diag, NULL, cfg->upstream.tls_min)) {
+	    || !tlsctx_ciphers(ctx, cfg, diag, NULL, cfg->upstream.tls_min,
+	    cfg->upstream.tls_max)) {
 		cfg_diag_add(diag, true, "%s:%u: [upstream] tls_versions: "
 		    "this wolfSSL build cannot use the versions asked for",
 		    cfg->path, cfg->upstream.tls_versions_line);
