@@ -375,6 +375,15 @@ trust_verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *st)
 	if (v->decided && !v->admitted) {
 		return 0;
 	}
+	/* wolfSSL asks about an empty certificate message too: that is a
+	 * device without a certificate, which client_auth decides about. */
+	if (st->totalCerts == 0) {
+		if (t->cfg->downstream.client_auth == CFG_AUTH_REQUIRED) {
+			trust_refuse_no_cert(v);
+			return 0;
+		}
+		return 1;
+	}
 	depth = wolfSSL_X509_STORE_CTX_get_error_depth(st);
 	err = wolfSSL_X509_STORE_CTX_get_error(st);
 	cur = wolfSSL_X509_STORE_CTX_get_current_cert(st);
