@@ -130,11 +130,6 @@ server_log_inactive(const struct cfg *cfg)
 		log_msg(LOG_INFO, "not-yet-active", "[gateway] state_file: "
 		    "device sightings are not persisted in this version");
 	}
-	if (cfg->upstream.device_certs.path != NULL) {
-		log_msg(LOG_WARN, "not-yet-active", "[upstream] device_certs: "
-		    "per-device upstream certificates are not in this "
-		    "version; every device uses [upstream] cert");
-	}
 	for (size_t i = 0; i < cfg->ca_count; i++) {
 		if (cfg->cas[i].crl.path != NULL) {
 			log_msg(LOG_WARN, "not-yet-active", "[ca.%s] crl: CRLs "

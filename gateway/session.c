@@ -16,6 +16,7 @@
 #include <wolfssl/ssl.h>
 
 #include "clock.h"
+#include "devcert.h"
 #include "gen.h"
 #include "log.h"
 #include "mqttpolicy.h"
@@ -375,6 +376,48 @@ session_admitted(struct session *s)
 	conn_set_reading(s->down, true);
 }
 
+const char *
+session_identity(const struct session *s)
+{
+	return s->has_cert && s->verdict.identity_state == TRUST_IDENTITY_OK
+	    ? s->verdict.identity : NULL;
+}
+
+/* A device that would reach the broker with no client certificate while
+ * device_certs asks for one is refused here, before it takes a place in
+ * the connect queue. */
+static bool
+session_upstream_identity_ok(struct session *s, const struct mqtt_connect *c)
+{
+	struct devcert_paths paths;
+	const char *id = session_identity(s);
+	char detail[320];
+	uint8_t code = c->version == MQTT_V5 ? MQTT_RC_V5_NOT_AUTHORIZED
+	    : MQTT_CONNACK_V3_NOT_AUTHORIZED;
+
+	switch (devcert_pick(s->gen->cfg, id, &paths)) {
+	case DEVCERT_UNSAFE:
+		snprintf(detail, sizeof(detail), "identity \"%s\" cannot be "
+		    "a file name in [upstream] device_certs (letters, digits "
+		    "and . _ - @ : only, at most %d, no leading dot)", id,
+		    DEVCERT_IDENTITY_MAX);
+		session_refuse_connack(s, code, REASON_IDENTITY, detail);
+		return false;
+	case DEVCERT_NONE:
+		snprintf(detail, sizeof(detail), "no upstream certificate for "
+		    "this device: add %s.crt and %s.key to [upstream] "
+		    "device_certs, or set [upstream] cert and key",
+		    id ? id : "<identity>", id ? id : "<identity>");
+		session_refuse_connack(s, code, REASON_IDENTITY, detail);
+		return false;
+	case DEVCERT_DEVICE:
+	case DEVCERT_SHARED:
+	case DEVCERT_ANONYMOUS:
+		break;
+	}
+	return true;
+}
+
 /* Reads the first packet; it must be a whole, valid CONNECT. */
 static void
 session_read_connect(struct session *s)
@@ -448,6 +491,9 @@ session_read_connect(struct session *s)
 		session_log_connect(s, &c, "kept");
 		evbuffer_remove_buffer(in, s->connect_pkt, total);
 		break;
+	}
+	if (!session_upstream_identity_ok(s, &c)) {
+		return;
 	}
 	relay_init(&s->to_broker, true, s->version, cfg->mqtt.max_packet_size);
 	relay_init(&s->to_device, false, s->version,

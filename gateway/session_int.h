@@ -60,6 +60,7 @@ struct session {
 	bool wait_active;
 	int64_t upstream_started_ms;
 	bool device_saw_broker; /* bytes from the broker reached the device */
+	int up_cert;            /* enum devcert_choice used upstream */
 
 	struct relay_dir to_broker;
 	struct relay_dir to_device;
@@ -85,6 +86,9 @@ void session_drain(struct session *s, struct conn *live, enum reason why,
     const char *detail);
 void session_refuse_connack(struct session *s, uint8_t code, enum reason why,
     const char *detail);
+
+/* The identity proved by the device certificate, or NULL. */
+const char *session_identity(const struct session *s);
 
 /* session_up.c */
 void session_log_connect(struct session *s, const struct mqtt_connect *c,

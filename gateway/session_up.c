@@ -8,6 +8,7 @@
  * answers anything else on the broker's behalf.
  */
 #include <stdio.h>
+#include <limits.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include <wolfssl/error-ssl.h>
 
 #include "clock.h"
+#include "devcert.h"
 #include "gen.h"
 #include "parse.h"
 #include "server.h"
@@ -174,6 +176,35 @@ session_up_expect_name(WOLFSSL *ssl, const char *name)
 	    && wolfSSL_check_domain_name(ssl, name) == WOLFSSL_SUCCESS;
 }
 
+/* With device_certs, a device with its own pair connects upstream as
+ * itself; others keep the context's [upstream] cert. */
+static bool
+session_up_use_identity(struct session *s, WOLFSSL *ssl)
+{
+	struct devcert_paths paths;
+	char detail[PATH_MAX + 128];
+
+	s->up_cert = devcert_pick(s->gen->cfg, session_identity(s), &paths);
+	if (s->up_cert != DEVCERT_DEVICE) {
+		return true;
+	}
+	if (wolfSSL_use_certificate_chain_file(ssl, paths.crt)
+	    != WOLFSSL_SUCCESS) {
+		snprintf(detail, sizeof(detail), "cannot use %s as this "
+		    "device's upstream certificate (PEM chain, leaf first)",
+		    paths.crt);
+	} else if (wolfSSL_use_PrivateKey_file(ssl, paths.key,
+	    WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS
+	    || wolfSSL_check_private_key(ssl) != WOLFSSL_SUCCESS) {
+		snprintf(detail, sizeof(detail), "%s is not the private key of "
+		    "%s", paths.key, paths.crt);
+	} else {
+		return true;
+	}
+	session_upstream_failed(s, "upstream-failed", REASON_BAD_CERT, detail);
+	return false;
+}
+
 static void
 session_upstream_fd(void *arg, int fd, const char *why)
 {
@@ -197,6 +228,11 @@ session_upstream_fd(void *arg, int fd, const char *why)
 		return;
 	}
 	tlsctx_upstream_attach(ssl, &s->up_seen);
+	if (!session_up_use_identity(s, ssl)) {
+		wolfSSL_free(ssl);
+		close(fd);
+		return;
+	}
 	if (!session_up_expect_name(ssl, cfg->upstream.sni)
 	    || (cfg->upstream.alpn != NULL && wolfSSL_UseALPN(ssl,
 	    cfg->upstream.alpn, (unsigned)strlen(cfg->upstream.alpn),
@@ -228,6 +264,14 @@ session_upstream_begin(struct session *s)
 	s->wait_active = true;
 	upstream_request(server_upstream(s->srv), &s->wait,
 	    &cfg->upstream.address, session_upstream_fd, s);
+	if (log_enabled(LOG_DEBUG)) {
+		struct log_line l;
+
+		session_log_begin(s, &l, LOG_DEBUG, "upstream-queued");
+		log_u64(&l, "queue", upstream_queue_length(
+		    server_upstream(s->srv)));
+		log_end(&l);
+	}
 	/* Whatever the device sends meanwhile waits in its input buffer. */
 	session_pump_to_broker(s);
 }
@@ -242,6 +286,9 @@ session_up_ready(struct session *s)
 
 	if (session_log_begin(s, &l, LOG_DEBUG, "upstream-connected")) {
 		log_str(&l, "tls", wolfSSL_get_version(ssl));
+		log_str(&l, "client_cert", s->up_cert == DEVCERT_DEVICE
+		    ? "device" : s->up_cert == DEVCERT_SHARED ? "shared"
+		    : "none");
 		log_str(&l, "cipher", wolfSSL_get_cipher_name(ssl));
 		log_str(&l, "chain", s->up_seen.chain);
 		log_i64(&l, "ms", clock_mono_ms() - s->upstream_started_ms);
@@ -459,6 +506,13 @@ session_broker_gone(struct session *s, bool error)
 	}
 	session_pump_to_device(s);
 	if (s->state == SESSION_CLOSED || s->state == SESSION_DRAINING) {
+		return;
+	}
+	if (s->to_broker.last_type == MQTT_DISCONNECT) {
+		/* The device ended the session; the broker only closed the
+		 * connection behind it [MQTT-3.14.4-1]. */
+		session_drain(s, s->down, REASON_DEVICE_CLOSED,
+		    "the device sent DISCONNECT; the broker closed");
 		return;
 	}
 	if (error) {

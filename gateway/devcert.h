@@ -1,0 +1,43 @@
+/*
+ * devcert.h - which client certificate a session presents to the broker.
+ *
+ * With [upstream] device_certs, a device whose identity has
+ * <identity>.crt and <identity>.key in that folder connects upstream as
+ * itself; every other device uses [upstream] cert/key. The identity comes
+ * from a certificate, but it is still text from outside: it is checked
+ * before it becomes part of a path.
+ */
+#ifndef CB_DEVCERT_H
+#define CB_DEVCERT_H
+
+#include <limits.h>
+#include <stddef.h>
+
+#include "config.h"
+
+/* Longest identity used in a file name. */
+#define DEVCERT_IDENTITY_MAX 128
+
+enum devcert_choice {
+	DEVCERT_DEVICE = 0, /* the device's own pair from device_certs */
+	DEVCERT_SHARED,     /* [upstream] cert/key */
+	DEVCERT_ANONYMOUS,  /* no client certificate upstream at all */
+	DEVCERT_NONE,       /* device_certs is set, but neither pair exists */
+	DEVCERT_UNSAFE,     /* the identity cannot be a file name */
+};
+
+struct devcert_paths {
+	char crt[PATH_MAX];
+	char key[PATH_MAX];
+};
+
+/* Decides for a device with identity (NULL or "" when it has none); fills
+ * paths for DEVCERT_DEVICE. */
+enum devcert_choice devcert_pick(const struct cfg *cfg, const char *identity,
+    struct devcert_paths *paths);
+
+/* Whether identity is safe as a file name: 1..DEVCERT_IDENTITY_MAX bytes
+ * of letters, digits and . _ - @ :, not starting with a dot. */
+bool devcert_identity_safe(const char *identity);
+
+#endif
