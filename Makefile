@@ -51,8 +51,8 @@ BINS := $(B)/certbridge $(TOOL_BIN)
 
 .SECONDARY:
 
-.PHONY: all build build-deps deps test test-unit test-conf test-integration test-asan run \
-        install clean bench
+.PHONY: all build build-deps deps test test-unit test-conf test-integration run \
+        install clean bench fuzz fuzz-run
 
 all: build-deps
 	@$(MAKE) --no-print-directory build
@@ -99,6 +99,7 @@ $(B)/tests/test_gw_%: $(B)/tests/unit/test_gw_%.o $(B)/libgateway.a $(B)/libcomm
 test: deps
 	@$(MAKE) --no-print-directory test-unit test-conf test-integration
 	@$(MAKE) --no-print-directory SANITIZE=address,undefined test-unit test-conf test-integration
+	@$(MAKE) --no-print-directory fuzz-run FUZZ_SECONDS=30
 	@echo "make test: all passed"
 
 test-unit: $(UNIT_BIN)
@@ -110,6 +111,40 @@ test-conf: $(B)/certbridge
 test-integration: $(BINS)
 	CERTBRIDGE=$(CURDIR)/$(B)/certbridge CB_BUILD=$(CURDIR)/$(B) \
 		$(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+
+# ---------------------------------------------------------------- fuzz
+
+# libFuzzer targets, built with clang against common/ compiled for fuzzing.
+# `make fuzz FUZZ_SECONDS=600` for a longer run; make test runs each 30 s.
+FUZZ_CC      := clang
+FUZZ_SECONDS ?= 60
+FUZZ_B       := build/fuzz
+FUZZ_FLAGS   := -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
+FUZZ_COMMON  := $(COMMON_SRC:%.c=$(FUZZ_B)/%.o)
+FUZZERS      := $(FUZZ_B)/fuzz_mqtt $(FUZZ_B)/fuzz_config
+
+$(FUZZ_B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) -std=c11 $(filter-out -Wno-format-truncation,$(WARN)) $(FUZZ_FLAGS) -c -o $@ $<
+
+$(FUZZ_B)/fuzz_%: $(FUZZ_B)/tests/fuzz/fuzz_%.o $(FUZZ_COMMON)
+	$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
+
+# Runs every target for $(FUZZ_SECONDS) on a scratch copy of its seed
+# corpus; any crash, leak or sanitizer report fails.
+fuzz-run: $(FUZZERS)
+	@set -e; for f in mqtt config; do \
+		work=$(FUZZ_B)/corpus-$$f; rm -rf $$work; mkdir -p $$work; \
+		cp tests/fuzz/corpus/$$f/* $$work/; \
+		echo "== fuzz_$$f for $(FUZZ_SECONDS) s"; \
+		$(FUZZ_B)/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			-artifact_prefix=$(FUZZ_B)/crash-$$f- $$work 2>$(FUZZ_B)/fuzz_$$f.log \
+			|| { tail -50 $(FUZZ_B)/fuzz_$$f.log; exit 1; }; \
+		grep -E "stat::number_of_executed_units|stat::new_units_added" $(FUZZ_B)/fuzz_$$f.log; \
+	done
+
+fuzz: deps
+	@$(MAKE) --no-print-directory fuzz-run
 
 # ---------------------------------------------------------------- bench
 
