@@ -109,7 +109,7 @@ test-conf: $(B)/certbridge
 	@tests/conf/run.sh $(B)/certbridge
 
 test-integration: $(BINS)
-	CERTBRIDGE=$(CURDIR)/$(B)/certbridge CB_BUILD=$(CURDIR)/$(B) \
+	CERTBRIDGE=$(CURDIR)/$(B)/certbridge CB_BUILD=$(CURDIR)/$(B) CB_SANITIZE=$(SANITIZE) \
 		$(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
 
 # ---------------------------------------------------------------- fuzz

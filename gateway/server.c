@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <event2/dns.h>
@@ -200,6 +201,38 @@ server_unbind(struct server *srv)
 	srv->listener_count = 0;
 }
 
+/*
+ * Each session holds two sockets (device and broker), and wolfSSL opens
+ * /dev/urandom while it sets a connection up. Raise the soft descriptor
+ * limit to the hard one, and say at startup when max_connections cannot
+ * fit, rather than let devices meet failures at the thousandth connection.
+ */
+static void
+server_check_fd_limit(const struct cfg *cfg)
+{
+	struct rlimit rl;
+	uint64_t need = (uint64_t)cfg->gateway.max_connections * 2 + 64;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		return;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+		log_msg(LOG_WARN, "fd-limit", "[gateway] max_connections = %u "
+		    "needs about %llu file descriptors (two per session), but "
+		    "the limit is %llu: only about %llu devices can connect; "
+		    "raise the limit (systemd: LimitNOFILE=%llu) or lower "
+		    "max_connections", cfg->gateway.max_connections,
+		    (unsigned long long)need, (unsigned long long)rl.rlim_cur,
+		    (unsigned long long)(rl.rlim_cur > 64
+		    ? (rl.rlim_cur - 64) / 2 : 0), (unsigned long long)need);
+	}
+}
+
 static bool
 server_drop_privileges(const char *user)
 {
@@ -383,6 +416,7 @@ server_new(const char *config_path, int *exit_code)
 		return NULL;
 	}
 	server_log_inactive(cfg);
+	server_check_fd_limit(cfg);
 	*exit_code = SERVER_EXIT_OK;
 	return srv;
 }

@@ -631,10 +631,13 @@ session_start(struct server *srv, struct gen *gen, int fd,
 		}
 	}
 	if (s->timer == NULL || (tls && ssl == NULL)) {
+		int err = errno;
+
 		if (ssl != NULL) {
 			wolfSSL_free(ssl);
 		}
 		close(fd);
+		errno = err;
 		goto fail;
 	}
 	s->down = conn_new(server_base(srv), fd, ssl, false, session_on_down,
@@ -653,7 +656,10 @@ session_start(struct server *srv, struct gen *gen, int fd,
 	conn_start(s->down, false);
 	return true;
 fail:
-	log_msg(LOG_ERROR, "accept-failed", "out of memory starting a session");
+	log_msg(LOG_ERROR, "accept-failed", "cannot start a session: %s",
+	    errno == EMFILE || errno == ENFILE ? "out of file descriptors; "
+	    "raise the descriptor limit (LimitNOFILE) or lower "
+	    "[gateway] max_connections" : "out of memory");
 	if (s->timer != NULL) {
 		event_free(s->timer);
 	}

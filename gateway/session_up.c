@@ -8,6 +8,7 @@
  * answers anything else on the broker's behalf.
  */
 #include <stdio.h>
+#include <errno.h>
 #include <limits.h>
 #include <string.h>
 #include <unistd.h>
@@ -222,9 +223,14 @@ session_upstream_fd(void *arg, int fd, const char *why)
 	cfg = s->gen->cfg;
 	ssl = wolfSSL_new(s->gen->up_ctx);
 	if (ssl == NULL) {
+		int err = errno;
+
 		close(fd);
 		session_upstream_failed(s, "upstream-failed", REASON_INTERNAL,
-		    "out of memory");
+		    err == EMFILE || err == ENFILE ? "out of file descriptors "
+		    "(wolfSSL could not open /dev/urandom); raise the descriptor "
+		    "limit (LimitNOFILE) or lower [gateway] max_connections"
+		    : "out of memory");
 		return;
 	}
 	tlsctx_upstream_attach(ssl, &s->up_seen);

@@ -129,8 +129,10 @@ upstream_connect(struct upstream *u, struct upstream_wait *w)
 	fd = socket(u->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK
 	    | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		snprintf(why, sizeof(why), "cannot create a socket: %s",
-		    strerror(errno));
+		snprintf(why, sizeof(why), "cannot create a socket: %s%s",
+		    strerror(errno), errno == EMFILE || errno == ENFILE
+		    ? "; raise the descriptor limit (LimitNOFILE) or lower "
+		    "[gateway] max_connections" : "");
 		w->done(w->arg, -1, why);
 		return;
 	}

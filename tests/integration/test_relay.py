@@ -6,6 +6,7 @@ backlog stays with the broker (TCP and its own queue), and everything arrives,
 in order, once the device reads again.
 """
 
+import os
 import socket
 
 from cbtest import t, uid
@@ -13,6 +14,10 @@ from rawmqtt import (connect_packet, device_context, mqtt_device,
                      publish_packet, read_packet, subscribe_packet)
 
 MIB = 1024 * 1024
+# Under AddressSanitizer (quarantine, shadow memory) or valgrind, RSS says
+# nothing about the program's own buffers: there the test checks delivery
+# only, and the memory bound is checked by the plain build's run.
+RSS_MEANINGFUL = not (os.environ.get("CB_SANITIZE") or os.environ.get("CB_VALGRIND"))
 PAYLOAD = 256 * 1024
 COUNT = 120  # 30 MiB through one session
 
@@ -60,7 +65,7 @@ def test_slow_reader_does_not_grow_the_gateway(gateway, pki):
         pub.sendall(b"\xc0\x00")
         assert read_packet(pub, 30) == (0xD0, b"")
         grown = _rss_kib(gateway.pid) - base
-        assert grown < 16 * 1024, (
+        assert not RSS_MEANINGFUL or grown < 16 * 1024, (
             "gateway RSS grew by %d KiB while %d MiB waited for a stalled "
             "reader" % (grown, COUNT * PAYLOAD // MIB))
 
