@@ -13,13 +13,12 @@
 #include <string.h>
 
 #include "mqtt.h"
+#include "mqtt_int.h"
 #include "util.h"
-
-static void mqtt_why(char *why, const char *fmt, ...) CB_PRINTF(2, 3);
 
 /* Fills why (when the caller gave one) with a reason that names what was
  * found, so the log line says what to fix without a packet capture. */
-static void
+void
 mqtt_why(char *why, const char *fmt, ...)
 {
 	va_list ap;

@@ -12,22 +12,8 @@
 #include <string.h>
 
 #include "mqtt.h"
+#include "mqtt_int.h"
 #include "util.h"
-
-static void mqtt_why(char *why, const char *fmt, ...) CB_PRINTF(2, 3);
-
-static void
-mqtt_why(char *why, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why == NULL) {
-		return;
-	}
-	va_start(ap, fmt);
-	(void)vsnprintf(why, MQTT_WHY_LEN, fmt, ap);
-	va_end(ap);
-}
 
 /*
  * A bounds-checked reader over one packet body. The body is the whole
