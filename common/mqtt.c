@@ -31,9 +31,19 @@ mqtt_why(char *why, const char *fmt, ...)
 	va_end(ap);
 }
 
+static enum mqtt_rc mqtt_vbi_read(const uint8_t *p, size_t len, bool minimal,
+    uint32_t *value, size_t *used, char why[MQTT_WHY_LEN]);
+
 enum mqtt_rc
 mqtt_vbi_decode(const uint8_t *p, size_t len, uint32_t *value, size_t *used,
     char why[MQTT_WHY_LEN])
+{
+	return mqtt_vbi_read(p, len, true, value, used, why);
+}
+
+static enum mqtt_rc
+mqtt_vbi_read(const uint8_t *p, size_t len, bool minimal, uint32_t *value,
+    size_t *used, char why[MQTT_WHY_LEN])
 {
 	uint32_t v = 0;
 	size_t i;
@@ -56,7 +66,7 @@ mqtt_vbi_decode(const uint8_t *p, size_t len, uint32_t *value, size_t *used,
 		 * value fits in fewer bytes [MQTT-1.5.5-1]. Accepting it
 		 * would give one value several encodings, and a re-encoded
 		 * packet would no longer match the original. */
-		if (i > 0 && b == 0) {
+		if (minimal && i > 0 && b == 0) {
 			mqtt_why(why, "%zu-byte encoding of %u is not minimal "
 			    "[MQTT-1.5.5-1]", i + 1, (unsigned)v);
 			return MQTT_MALFORMED;
@@ -90,9 +100,27 @@ mqtt_vbi_encode(uint32_t value, uint8_t out[4])
 	return n;
 }
 
+static enum mqtt_rc mqtt_fixed_read(const uint8_t *buf, size_t len,
+    uint32_t max_packet, bool minimal, struct mqtt_fixed *out,
+    char why[MQTT_WHY_LEN]);
+
 enum mqtt_rc
 mqtt_fixed_decode(const uint8_t *buf, size_t len, uint32_t max_packet,
     struct mqtt_fixed *out, char why[MQTT_WHY_LEN])
+{
+	return mqtt_fixed_read(buf, len, max_packet, true, out, why);
+}
+
+enum mqtt_rc
+mqtt_fixed_frame(const uint8_t *buf, size_t len, uint32_t max_packet,
+    struct mqtt_fixed *out, char why[MQTT_WHY_LEN])
+{
+	return mqtt_fixed_read(buf, len, max_packet, false, out, why);
+}
+
+static enum mqtt_rc
+mqtt_fixed_read(const uint8_t *buf, size_t len, uint32_t max_packet,
+    bool minimal, struct mqtt_fixed *out, char why[MQTT_WHY_LEN])
 {
 	uint32_t remaining;
 	size_t used;
@@ -104,7 +132,8 @@ mqtt_fixed_decode(const uint8_t *buf, size_t len, uint32_t max_packet,
 	if (len < 1) {
 		return MQTT_NEED_MORE;
 	}
-	rc = mqtt_vbi_decode(buf + 1, len - 1, &remaining, &used, inner);
+	rc = mqtt_vbi_read(buf + 1, len - 1, minimal, &remaining, &used,
+	    inner);
 	if (rc == MQTT_MALFORMED) {
 		mqtt_why(why, "remaining length: %s", inner);
 	}

@@ -86,6 +86,15 @@ enum mqtt_rc mqtt_fixed_decode(const uint8_t *buf, size_t len,
 enum mqtt_rc mqtt_vbi_decode(const uint8_t *p, size_t len, uint32_t *value,
     size_t *used, char why[MQTT_WHY_LEN]);
 
+/*
+ * Like mqtt_fixed_decode, for framing packets certbridge only relays: a
+ * remaining length written in more bytes than needed is accepted (MQTT
+ * 3.1.1 brokers accept it, and judging it is the broker's business, SPEC
+ * point 6); more than four bytes is still MALFORMED.
+ */
+enum mqtt_rc mqtt_fixed_frame(const uint8_t *buf, size_t len,
+    uint32_t max_packet, struct mqtt_fixed *out, char why[MQTT_WHY_LEN]);
+
 /* Writes the variable byte integer for value (<= MQTT_MAX_REMAINING) and
  * returns the number of bytes written (1..4), or 0 if value is too large. */
 size_t mqtt_vbi_encode(uint32_t value, uint8_t out[4]);

@@ -66,7 +66,7 @@ relay_move(struct relay_dir *d, struct evbuffer *src, struct evbuffer *dst)
 
 			n = avail < sizeof(head) ? avail : sizeof(head);
 			evbuffer_copyout(src, head, n);
-			rc = mqtt_fixed_decode(head, n, d->max_packet, &fh,
+			rc = mqtt_fixed_frame(head, n, d->max_packet, &fh,
 			    d->why);
 			if (rc == MQTT_NEED_MORE) {
 				return RELAY_OK;

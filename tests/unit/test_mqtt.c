@@ -458,6 +458,45 @@ test_fixed_overlong_length_malformed(void **state)
 	}
 }
 
+/* Framing for the relay takes the same non-minimal lengths as values: a
+ * 3.1.1 broker accepts them, so certbridge passes them on. Five bytes is
+ * still no length at all. */
+static void
+test_frame_accepts_non_minimal_lengths(void **state)
+{
+	static const struct {
+		uint8_t b[6];
+		size_t n;
+		uint32_t remaining;
+		uint8_t header_len;
+	} cases[] = {
+		{{0x30, 0x80, 0x00}, 3, 0, 3},
+		{{0x30, 0x81, 0x00}, 3, 1, 3},
+		{{0x30, 0xff, 0x80, 0x00}, 4, 127, 4},
+		{{0x30, 0x80, 0x80, 0x80, 0x00}, 5, 0, 5},
+		{{0x30, 0x7f}, 2, 127, 2},
+	};
+	const uint8_t five[] = {0x30, 0x80, 0x80, 0x80, 0x80, 0x01};
+	struct mqtt_fixed f;
+	char why[MQTT_WHY_LEN];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(mqtt_fixed_frame(cases[i].b, cases[i].n, 0, &f,
+		    why), MQTT_OK);
+		assert_int_equal(f.remaining, cases[i].remaining);
+		assert_int_equal(f.header_len, cases[i].header_len);
+		assert_int_equal(f.type, MQTT_PUBLISH);
+	}
+	assert_int_equal(mqtt_fixed_frame(five, sizeof(five), 0, &f, why),
+	    MQTT_MALFORMED);
+	assert_int_equal(mqtt_fixed_frame(cases[0].b, 2, 0, &f, why),
+	    MQTT_NEED_MORE);
+	/* The limit is judged on the total, header bytes included. */
+	assert_int_equal(mqtt_fixed_frame(cases[3].b, 5, 4, &f, why),
+	    MQTT_TOO_BIG);
+}
+
 /* header_len + remaining against the limit: equal passes, one over
  * fails, for a 2-byte and a 5-byte header. */
 static void
@@ -1736,6 +1775,7 @@ main(void)
 		cmocka_unit_test(test_vbi_encode_edges),
 		cmocka_unit_test(test_vbi_encode_too_large),
 		cmocka_unit_test(test_fixed_decode_edges_round_trip),
+		cmocka_unit_test(test_frame_accepts_non_minimal_lengths),
 		cmocka_unit_test(test_vbi_decode_reports_used),
 		cmocka_unit_test(test_fixed_need_more_at_every_truncation),
 		cmocka_unit_test(test_fixed_ok_without_body),
