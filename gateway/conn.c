@@ -58,6 +58,7 @@ struct conn {
 	bool notify;
 	size_t notify_mark;
 	bool kick;             /* report buffered input even if nothing new came */
+	bool finishing;        /* our side is closed; reading only to see EOF */
 
 	enum conn_fail fail;
 	int tls_err;
@@ -124,7 +125,7 @@ conn_free(struct conn *c)
 	if (c->ssl != NULL) {
 		/* One non-blocking attempt: a peer that is still there learns
 		 * the close was deliberate; one that is gone costs nothing. */
-		if (c->state == CONN_OPEN && !c->eof) {
+		if (c->state == CONN_OPEN && !c->eof && !c->finishing) {
 			wolfSSL_shutdown(c->ssl);
 		}
 		wolfSSL_free(c->ssl);
@@ -155,6 +156,10 @@ conn_update(struct conn *c)
 		want_write = c->hs_want_write;
 		break;
 	case CONN_OPEN:
+		if (c->finishing) {
+			want_read = !c->eof;
+			break;
+		}
 		want_read = (c->reading && !c->eof) || c->write_wants_read;
 		want_write = c->read_wants_write
 		    || (evbuffer_get_length(c->out) > 0 && !c->write_wants_read);
@@ -297,6 +302,36 @@ conn_read_chunk(struct conn *c)
 	}
 }
 
+/* After conn_finish: whatever the peer still sends is read and dropped,
+ * raw, until its EOF. Closing a socket with unread bytes would send a
+ * reset, and a reset makes the peer's kernel discard what we sent last. */
+static void
+conn_discard(struct conn *c)
+{
+	char sink[4096];
+	ssize_t n;
+
+	for (;;) {
+		n = read(c->fd, sink, sizeof(sink));
+		if (n > 0) {
+			continue;
+		}
+		if (n < 0 && errno == EINTR) {
+			continue;
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			return;
+		}
+		break;
+	}
+	c->eof = true;
+	conn_update(c);
+	if (!c->eof_reported) {
+		c->eof_reported = true;
+		c->cb(c, CONN_EV_EOF, c->arg);
+	}
+}
+
 static void
 conn_do_read(struct conn *c)
 {
@@ -409,6 +444,12 @@ conn_on_event(evutil_socket_t fd, short what, void *arg)
 	case CONN_OPEN:
 		break;
 	}
+	if (c->finishing) {
+		if (what & EV_READ) {
+			conn_discard(c);
+		}
+		return;
+	}
 	if ((what & EV_READ) || ((what & EV_WRITE) && c->read_wants_write)) {
 		conn_do_read(c);
 	}
@@ -492,6 +533,25 @@ conn_notify_drained(struct conn *c, size_t mark)
 		/* Already there: report from the loop, not re-entrantly. */
 		event_active(c->ev_write, EV_WRITE, 0);
 	}
+}
+
+bool
+conn_finish(struct conn *c)
+{
+	if (c->state != CONN_OPEN || c->finishing) {
+		return false;
+	}
+	c->finishing = true;
+	if (c->ssl != NULL) {
+		wolfSSL_shutdown(c->ssl); /* close_notify, best effort */
+	}
+	shutdown(c->fd, SHUT_WR);
+	if (c->eof) {
+		return false; /* the peer is gone already: nothing will come */
+	}
+	c->eof_reported = false;
+	conn_update(c);
+	return true;
 }
 
 bool

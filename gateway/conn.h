@@ -77,6 +77,14 @@ void conn_set_reading(struct conn *c, bool on);
 /* One CONN_EV_DRAINED when the output length falls to at most mark. */
 void conn_notify_drained(struct conn *c, size_t mark);
 
+/* Ends our side once the output is written: close_notify and a TCP
+ * half-close, then reads and drops whatever the peer still sends until its
+ * EOF (CONN_EV_EOF), so the close is a FIN and not a reset that would make
+ * the peer's kernel drop the last bytes we sent. Returns false when there
+ * is nothing to wait for (the peer had closed already, or the conn is not
+ * open). */
+bool conn_finish(struct conn *c);
+
 bool conn_eof(const struct conn *c);
 WOLFSSL *conn_ssl(struct conn *c);
 enum conn_fail conn_failure(const struct conn *c);

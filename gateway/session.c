@@ -224,7 +224,7 @@ session_drain(struct session *s, struct conn *live, enum reason why,
 	if (s->up != NULL) {
 		conn_set_reading(s->up, false);
 	}
-	if (live == NULL || evbuffer_get_length(conn_output(live)) == 0) {
+	if (live == NULL) {
 		session_end(s, why, detail);
 		return;
 	}
@@ -233,10 +233,25 @@ session_drain(struct session *s, struct conn *live, enum reason why,
 	    detail ? detail : "");
 	s->draining = live;
 	session_set_state(s, SESSION_DRAINING);
-	conn_notify_drained(live, 0);
-	conn_flush(live);
 	evtimer_del(s->timer);
 	session_arm(s, SESSION_DRAIN_MS);
+	if (evbuffer_get_length(conn_output(live)) == 0) {
+		session_linger(s);
+		return;
+	}
+	conn_notify_drained(live, 0);
+	conn_flush(live);
+}
+
+/* Everything is written to the live side: close our half and wait (within
+ * the drain deadline) for the peer's close, so the end is an orderly FIN
+ * and the peer keeps every byte. */
+void
+session_linger(struct session *s)
+{
+	if (!conn_finish(s->draining)) {
+		session_end(s, s->drain_reason, s->drain_detail);
+	}
 }
 
 void
@@ -247,6 +262,8 @@ session_refuse_connack(struct session *s, uint8_t code, enum reason why,
 	size_t n = mqtt_connack_encode(s->version, code, pkt);
 
 	evbuffer_add(conn_output(s->down), pkt, n);
+	s->to_device.bytes += n;
+	s->to_device.packets++;
 	if (s->up != NULL) {
 		conn_set_reading(s->up, false);
 	}
@@ -428,6 +445,8 @@ session_read_connect(struct session *s)
 	struct mqtt_fixed fh;
 	struct mqtt_connect c;
 	struct mqttpolicy_result res;
+	struct mqtt_bytes sent_id;
+	enum mqttpolicy_rc verdict;
 	char why[MQTT_WHY_LEN];
 	size_t avail = evbuffer_get_length(in), n, total;
 	enum mqtt_rc rc;
@@ -435,7 +454,7 @@ session_read_connect(struct session *s)
 
 	n = avail < sizeof(head) ? avail : sizeof(head);
 	evbuffer_copyout(in, head, n);
-	rc = mqtt_fixed_decode(head, n, cfg->mqtt.max_packet_size, &fh, why);
+	rc = mqtt_fixed_frame(head, n, cfg->mqtt.max_packet_size, &fh, why);
 	if (rc == MQTT_NEED_MORE) {
 		return;
 	}
@@ -475,20 +494,25 @@ session_read_connect(struct session *s)
 		session_end(s, REASON_INTERNAL, "out of memory");
 		return;
 	}
-	switch (mqttpolicy_apply(cfg, &s->verdict, s->has_cert, &c,
-	    s->connect_pkt, &res)) {
+	/* The client id as the device sent it, for the log: the policy may
+	 * point c at the identity instead. Logged before the packet's bytes
+	 * leave the input buffer, which c points into. */
+	sent_id = c.client_id;
+	verdict = mqttpolicy_apply(cfg, &s->verdict, s->has_cert, &c,
+	    s->connect_pkt, &res);
+	session_log_connect(s, &c, &sent_id, verdict == MQTTPOLICY_REFUSE
+	    ? "refused" : verdict == MQTTPOLICY_REWRITTEN ? "rewritten"
+	    : "kept");
+	switch (verdict) {
 	case MQTTPOLICY_REFUSE:
 		evbuffer_drain(in, total);
-		session_log_connect(s, &c, "refused");
 		session_refuse_connack(s, res.connack_code, res.reason,
 		    res.detail);
 		return;
 	case MQTTPOLICY_REWRITTEN:
-		session_log_connect(s, &c, "rewritten");
 		evbuffer_drain(in, total);
 		break;
 	case MQTTPOLICY_PASS:
-		session_log_connect(s, &c, "kept");
 		evbuffer_remove_buffer(in, s->connect_pkt, total);
 		break;
 	}

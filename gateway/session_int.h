@@ -61,6 +61,8 @@ struct session {
 	int64_t upstream_started_ms;
 	bool device_saw_broker; /* bytes from the broker reached the device */
 	int up_cert;            /* enum devcert_choice used upstream */
+	bool device_gone;       /* the device ended while UPSTREAM */
+	bool device_gone_error;
 
 	struct relay_dir to_broker;
 	struct relay_dir to_device;
@@ -84,6 +86,7 @@ void session_arm(struct session *s, int64_t ms);
 void session_end(struct session *s, enum reason why, const char *detail);
 void session_drain(struct session *s, struct conn *live, enum reason why,
     const char *detail);
+void session_linger(struct session *s);
 void session_refuse_connack(struct session *s, uint8_t code, enum reason why,
     const char *detail);
 
@@ -92,7 +95,7 @@ const char *session_identity(const struct session *s);
 
 /* session_up.c */
 void session_log_connect(struct session *s, const struct mqtt_connect *c,
-    const char *clientid_rule);
+    const struct mqtt_bytes *sent_id, const char *clientid_rule);
 void session_upstream_begin(struct session *s);
 void session_upstream_timer(struct session *s);
 void session_pump_to_broker(struct session *s);

@@ -29,7 +29,7 @@ static void session_on_up(struct conn *c, enum conn_event ev, void *arg);
 
 void
 session_log_connect(struct session *s, const struct mqtt_connect *c,
-    const char *clientid_rule)
+    const struct mqtt_bytes *sent_id, const char *clientid_rule)
 {
 	struct log_line l;
 
@@ -38,7 +38,11 @@ session_log_connect(struct session *s, const struct mqtt_connect *c,
 	}
 	log_str(&l, "version", c->version == MQTT_V5 ? "5.0"
 	    : c->version == MQTT_V311 ? "3.1.1" : "3.1");
-	log_bytes(&l, "clientid", c->client_id.ptr, c->client_id.len);
+	log_bytes(&l, "clientid", sent_id->ptr, sent_id->len);
+	if (c->client_id.ptr != sent_id->ptr) {
+		log_bytes(&l, "clientid_upstream", c->client_id.ptr,
+		    c->client_id.len);
+	}
 	log_u64(&l, "keepalive", c->keepalive);
 	log_str(&l, "clean", c->clean_start ? "yes" : "no");
 	log_str(&l, "will", c->will ? "yes" : "no");
@@ -305,6 +309,12 @@ session_up_ready(struct session *s)
 	s->connect_pkt = NULL;
 	s->to_broker.bytes += evbuffer_get_length(conn_output(s->up));
 	session_set_state(s, SESSION_WAIT_CONNACK);
+	if (s->device_gone) {
+		/* The device left while the broker connection was being
+		 * made: what it sent still goes, as on a direct connection. */
+		session_device_gone(s, s->device_gone_error);
+		return;
+	}
 	conn_set_reading(s->up, true);
 	conn_set_reading(s->down, true);
 	session_pump_to_broker(s);
@@ -361,9 +371,16 @@ session_too_big(struct session *s, const char *why)
 {
 	uint8_t pkt[4];
 
-	if (s->version == MQTT_V5 && s->to_device.left == 0) {
-		evbuffer_add(conn_output(s->down), pkt,
-		    mqtt_disconnect_encode_v5(MQTT_RC_V5_PACKET_TOO_LARGE, pkt));
+	/* Only after the device has its CONNACK: a server DISCONNECT before
+	 * it is not allowed [MQTT-3.14.0-1], and only between packets. */
+	if (s->version == MQTT_V5 && s->state == SESSION_RELAY
+	    && s->to_device.left == 0) {
+		size_t n = mqtt_disconnect_encode_v5(
+		    MQTT_RC_V5_PACKET_TOO_LARGE, pkt);
+
+		evbuffer_add(conn_output(s->down), pkt, n);
+		s->to_device.bytes += n;
+		s->to_device.packets++;
 		session_drain(s, s->down, REASON_PACKET_TOO_LARGE, why);
 		return;
 	}
@@ -440,7 +457,7 @@ session_sink_drained(struct session *s, struct conn *sink)
 {
 	if (s->state == SESSION_DRAINING) {
 		if (sink == s->draining) {
-			session_end(s, s->drain_reason, s->drain_detail);
+			session_linger(s);
 		}
 		return;
 	}
@@ -455,10 +472,29 @@ session_device_gone(struct session *s, bool error)
 {
 	const char *detail;
 
-	if (s->state == SESSION_WAIT_CONNECT || s->state == SESSION_UPSTREAM) {
+	if (s->state == SESSION_WAIT_CONNECT) {
 		session_end(s, REASON_DEVICE_CLOSED, error
-		    ? "connection lost before the session was up"
-		    : "the device closed before the session was up");
+		    ? "connection lost before a complete CONNECT"
+		    : "the device closed before a complete CONNECT");
+		return;
+	}
+	if (s->state == SESSION_UPSTREAM && s->wait_active && s->wait.queued
+	    && upstream_congested(server_upstream(s->srv))) {
+		/* Held back by connect_rate: the broker was never asked, and
+		 * asking it now would only add load (and a will) to a storm
+		 * for a device that gave up. */
+		session_end(s, REASON_DEVICE_CLOSED, "the device left while "
+		    "waiting in the connect queue; the broker was not "
+		    "contacted");
+		return;
+	}
+	if (s->state == SESSION_UPSTREAM) {
+		/* The broker connection is being made: its CONNECT (and will)
+		 * and what followed are the broker's to receive, as on a
+		 * direct connection. Finish when the connection is up. */
+		s->device_gone = true;
+		s->device_gone_error = error;
+		conn_set_reading(s->down, false);
 		return;
 	}
 	if (s->state != SESSION_WAIT_CONNACK && s->state != SESSION_RELAY) {
@@ -493,6 +529,13 @@ static void
 session_broker_gone(struct session *s, bool error)
 {
 	char detail[256];
+
+	if (s->state == SESSION_DRAINING) {
+		if (s->draining == s->up) {
+			session_end(s, s->drain_reason, s->drain_detail);
+		}
+		return;
+	}
 
 	if (s->state == SESSION_UPSTREAM
 	    || (s->state == SESSION_WAIT_CONNACK && !s->device_saw_broker)) {

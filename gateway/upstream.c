@@ -325,6 +325,13 @@ upstream_cancel(struct upstream *u, struct upstream_wait *w)
 	}
 }
 
+bool
+upstream_congested(struct upstream *u)
+{
+	upstream_refill(u);
+	return (double)u->queued > u->tokens;
+}
+
 size_t
 upstream_queue_length(const struct upstream *u)
 {

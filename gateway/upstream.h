@@ -54,4 +54,8 @@ void upstream_cancel(struct upstream *u, struct upstream_wait *w);
 
 size_t upstream_queue_length(const struct upstream *u);
 
+/* Whether waiters are held back by connect_rate right now (more of them
+ * than tokens), as opposed to merely passing through the queue. */
+bool upstream_congested(struct upstream *u);
+
 #endif
