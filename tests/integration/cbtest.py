@@ -986,3 +986,107 @@ def tls_probe(port, creds, timeout=5.0, server_hostname="localhost"):
     finally:
         s.close()
 
+
+
+# ---------------------------------------------------------------- added for test_identity / test_storm
+
+
+class AuthBroker(Broker):
+    """A mosquitto that requires a client certificate from cafile but
+    judges the CONNECT's username itself (use_identity_as_username false):
+    with users {name: password} a password file (mosquitto_passwd -b) and
+    allow_anonymous false; with users None, anonymous clients are allowed,
+    so the log's "New client connected ... u'NAME'" shows exactly the
+    username the CONNECT carried (none: no u'' part)."""
+
+    def __init__(self, pki, workdir, users=None, **kw):
+        super().__init__(pki, workdir, **kw)
+        self.users = users
+        self.passwd_path = self.workdir / "passwd"
+
+    def write_conf(self):
+        user = pwd.getpwuid(os.geteuid()).pw_name
+        auth = "allow_anonymous true\n"
+        if self.users is not None:
+            self.passwd_path.write_text("")
+            os.chmod(self.passwd_path, 0o600)
+            for name, password in self.users.items():
+                subprocess.run(["mosquitto_passwd", "-b", str(self.passwd_path), name, password],
+                               check=True, capture_output=True, timeout=t(20))
+            auth = "allow_anonymous false\npassword_file %s\n" % self.passwd_path
+        conf = """# written by tests/integration/cbtest.py (AuthBroker)
+per_listener_settings false
+{auth}persistence false
+user {user}
+log_dest stderr
+log_type all
+connection_messages true
+log_timestamp true
+log_timestamp_format %Y-%m-%dT%H:%M:%S
+
+listener {port} 127.0.0.1
+protocol mqtt
+cafile {cafile}
+certfile {certfile}
+keyfile {keyfile}
+require_certificate true
+use_identity_as_username false
+{extra}
+""".format(auth=auth, user=user, port=self.port, cafile=self.cafile,
+           certfile=self.certfile, keyfile=self.keyfile, extra=self.extra_conf)
+        self.conf_path.write_text(conf)
+
+
+_NEW_CLIENT = re.compile(r"New client connected from \S+ as (\S+) \(p(\d+), c(\d+), k(\d+)"
+                         r"(?:, u'([^']*)')?\)\.")
+
+
+def broker_clients(broker, since=0):
+    """[(client id, username or None)] of every "New client connected"
+    line in a mosquitto log (from byte offset since), in order."""
+    return [(m.group(1), m.group(5)) for m in _NEW_CLIENT.finditer(broker._text_since(since))]
+
+
+def wait_broker_client(broker, client_id, since=0, timeout=10.0):
+    """Waits for mosquitto's "New client connected ... as CLIENT_ID" line;
+    returns the username it shows (None: the CONNECT had none)."""
+    deadline = time.monotonic() + t(timeout)
+    while True:
+        for cid, user in broker_clients(broker, since):
+            if cid == client_id:
+                return user
+        if time.monotonic() >= deadline:
+            raise AssertionError("broker log: no client %r connected within %.1fs\n%s"
+                                 % (client_id, t(timeout), broker.report()))
+        time.sleep(0.05)
+
+
+class PahoSession(PahoClient):
+    """A PahoClient whose connect() passes clean_start / properties (MQTT
+    5) to paho, and that keeps the CONNACK flags (session present)."""
+
+    def __init__(self, *a, username=None, password=None, **kw):
+        super().__init__(*a, **kw)
+        self.flags = None
+        if username is not None or password is not None:
+            self.c.username_pw_set(username, password)
+
+    def _on_connect(self, client, userdata, flags, rc, props=None):
+        self.flags = dict(flags)
+        super()._on_connect(client, userdata, flags, rc, props)
+
+    @property
+    def session_present(self):
+        return None if self.flags is None else int(self.flags.get("session present", 0))
+
+    def connect(self, timeout=10.0, **connect_kw):
+        orig = self.c.connect
+
+        def patched(host, port, keepalive=60):
+            return orig(host, port, keepalive=keepalive, **connect_kw)
+
+        self.c.connect = patched
+        try:
+            return super().connect(timeout)
+        finally:
+            del self.c.connect
