@@ -246,6 +246,13 @@ def test_broker_silent_until_connect_timeout(make_gateway, pki, tls, stage):
             assert ev.get("reason") == "timeout", ev["_line"]
             assert "stage: %s" % stage in ev.get("detail", ""), ev["_line"]
             assert "connect_timeout" in ev.get("detail", ""), ev["_line"]
+        # The gateway logs the end once the device has closed its side
+        # too (an orderly close), which may come just after the client
+        # saw the gateway's close: wait for both lines, bounded.
+        deadline = time.monotonic() + t(5)
+        while len(g.events("session-closed", since=mark)) < 2 \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
         closed = g.events("session-closed", since=mark)
         assert [e.get("reason") for e in closed] == ["upstream-unavailable"] * 2, g.report()
         with fake.lock:
