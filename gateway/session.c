@@ -251,7 +251,12 @@ session_linger(struct session *s)
 {
 	if (!conn_finish(s->draining)) {
 		session_end(s, s->drain_reason, s->drain_detail);
+		return;
 	}
+	/* A peer that keeps its side open is not waited for long: a moment
+	 * is enough for its bytes in flight to arrive and be dropped. */
+	evtimer_del(s->timer);
+	session_arm(s, SESSION_LINGER_MS);
 }
 
 void

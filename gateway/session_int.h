@@ -26,6 +26,8 @@
 /* How long the live side gets to take what the other side sent before it
  * closed. */
 #define SESSION_DRAIN_MS 5000
+/* After our close: how long the peer's own close is awaited. */
+#define SESSION_LINGER_MS 1000
 /* Backpressure marks on a sink's output: above HIGH the source stops
  * being read; it resumes once the sink is down to LOW. */
 #define SESSION_OUT_HIGH (256u * 1024u)
