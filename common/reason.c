@@ -23,6 +23,9 @@ static const struct reason_row rows[REASON_COUNT_] = {
 	[REASON_REVOKED] = {"revoked",
 	    "the certificate is listed in its CA's CRL; issue the device a "
 	    "new certificate"},
+	[REASON_CRL_STALE] = {"crl-stale",
+	    "the CA's CRL is past its nextUpdate, so revocation cannot be "
+	    "checked; install a fresh CRL and reload"},
 	[REASON_RETIRED_CA] = {"retired-ca",
 	    "the CA that issued this certificate is past its retire_after "
 	    "date; migrate the device to the new CA"},

@@ -303,6 +303,59 @@ x509_same(WOLFSSL_X509 *a, WOLFSSL_X509 *b)
 	    && memcmp(ad, bd, (size_t)alen) == 0;
 }
 
+bool
+x509_crl_read(const char *path, struct x509_crl_file *out,
+    char why[X509_WHY_LEN])
+{
+	WOLFSSL_X509_CRL *crl = NULL;
+	const unsigned char *p;
+	size_t len = 0;
+	char *buf;
+	FILE *f;
+
+	memset(out, 0, sizeof(*out));
+	buf = x509_read_all(path, &len, why);
+	if (buf == NULL) {
+		return false;
+	}
+	out->data = (unsigned char *)buf;
+	out->len = len;
+	if (strstr(buf, "-----BEGIN X509 CRL-----") != NULL) {
+		out->format = WOLFSSL_FILETYPE_PEM;
+		f = fopen(path, "rb");
+		if (f != NULL) {
+			crl = wolfSSL_PEM_read_X509_CRL(f, NULL, NULL, NULL);
+			fclose(f);
+		}
+	} else {
+		out->format = WOLFSSL_FILETYPE_ASN1;
+		p = out->data;
+		crl = wolfSSL_d2i_X509_CRL(NULL, p, (int)len);
+	}
+	if (crl == NULL) {
+		snprintf(why, X509_WHY_LEN, "\"%s\" holds no CRL (PEM \"BEGIN "
+		    "X509 CRL\" or DER expected)", path);
+		x509_crl_free(out);
+		return false;
+	}
+	if (!x509_time(wolfSSL_X509_CRL_get_lastUpdate(crl), &out->this_update)) {
+		out->this_update = 0;
+	}
+	if (!x509_time(wolfSSL_X509_CRL_get_nextUpdate(crl), &out->next_update)) {
+		out->next_update = 0;
+	}
+	x509_name_line(wolfSSL_X509_CRL_get_issuer_name(crl), out->issuer);
+	wolfSSL_X509_CRL_free(crl);
+	return true;
+}
+
+void
+x509_crl_free(struct x509_crl_file *crl)
+{
+	CB_FREE(crl->data);
+	crl->len = 0;
+}
+
 const char *
 x509_verify_error_text(int err)
 {

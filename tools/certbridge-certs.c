@@ -1,0 +1,760 @@
+/*
+ * certbridge-certs - the certificate inventory of a configuration
+ * (SPEC.md, "Tools"), as a table for people or JSON for scripts.
+ *
+ *   certbridge-certs -c FILE [--warn 30d] [--crit 7d] [--json]
+ *
+ * Exit codes follow the monitoring-plugin convention, highest wins:
+ *   0 OK, 1 WARNING (a certificate or CRL ends within --warn),
+ *   2 CRITICAL (ends within --crit, has ended, or is not valid yet),
+ *   3 UNKNOWN (usage, configuration or file errors).
+ * Certificates of a large root bundle (the system's) are listed but their
+ * dates are not judged.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+
+#include "certinv.h"
+#include "clock.h"
+#include "config.h"
+#include "parse.h"
+#include "util.h"
+#include "version.h"
+
+#define PROG "certbridge-certs"
+
+enum certs_exit {
+	CERTS_OK = 0,
+	CERTS_WARNING = 1,
+	CERTS_CRITICAL = 2,
+	CERTS_UNKNOWN = 3,
+};
+
+#define DAY_MS 86400000
+#define W_ROLE 13       /* "upstream-cert" */
+#define W_NAME_MAX 32   /* longer names push the columns, never cut */
+#define W_SUBJECT 40
+#define W_STATUS 13     /* "not-yet-valid" */
+#define LISTED_MAX 3    /* problems named in the summary line */
+
+struct opts {
+	const char *config;
+	int64_t warn_ms;
+	int64_t crit_ms;
+	bool json;
+};
+
+/* What the run found, judged once and shared by both output forms. */
+struct run {
+	const struct opts *o;
+	int64_t now;
+	const struct cfg_diag *diag;
+	const struct certinv *inv;   /* empty when the configuration failed */
+	bool cfg_ok;
+	size_t certs, crls, bundles, bundle_certs, warnings, criticals;
+	size_t errors;
+	int exit_code;
+	char summary[2048];
+};
+
+#define USAGE_LINE "usage: " PROG " -c FILE [--warn 30d] [--crit 7d] [--json]\n"
+
+/* A usage error: the synopsis only, on stderr, and exit 3 (UNKNOWN). */
+static int
+usage_error(void)
+{
+	fprintf(stderr, USAGE_LINE "(" PROG " -h for help)\n");
+	return -1;
+}
+
+static void
+usage(FILE *out)
+{
+	fprintf(out, USAGE_LINE
+	    "       " PROG " -h | -V\n"
+	    "Lists every certificate and CRL the certbridge configuration FILE "
+	    "names,\nwith subject, issuer, validity, days left and SHA-256 "
+	    "fingerprint.\n"
+	    "  -c, --config FILE  the certbridge INI file\n"
+	    "  --warn DURATION    warn when a certificate ends within it "
+	    "(default 30d)\n"
+	    "  --crit DURATION    critical when it ends within it (default "
+	    "7d)\n"
+	    "  --json             one JSON object instead of the table\n"
+	    "Exit: 0 ok, 1 warning, 2 critical (also expired or not yet "
+	    "valid),\n      3 unknown (usage, configuration or file "
+	    "errors).\n");
+}
+
+/* The value of option name at argv[*i], as "name VALUE" or "name=VALUE";
+ * NULL when argv[*i] is not that option. *missing is set when the option
+ * is there without a value. */
+static const char *
+opt_value(int argc, char **argv, int *i, const char *name, bool *missing)
+{
+	size_t n = strlen(name);
+	const char *a = argv[*i];
+
+	if (strcmp(a, name) == 0) {
+		if (*i + 1 >= argc) {
+			*missing = true;
+			return NULL;
+		}
+		return argv[++*i];
+	}
+	if (strncmp(a, name, n) == 0 && a[n] == '=') {
+		return a + n + 1;
+	}
+	return NULL;
+}
+
+/* 0: run; 1: done (help or version printed); -1: usage error (printed). */
+static int
+parse_args(int argc, char **argv, struct opts *o)
+{
+	char why[PARSE_WHY_LEN];
+	int64_t *dst;
+	const char *v;
+	bool missing = false;
+
+	o->config = NULL;
+	o->warn_ms = 30LL * DAY_MS;
+	o->crit_ms = 7LL * DAY_MS;
+	o->json = false;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			usage(stdout);
+			return 1;
+		}
+		if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
+			printf(PROG " %s\n", CERTBRIDGE_VERSION);
+			return 1;
+		}
+		if (strcmp(a, "--json") == 0) {
+			o->json = true;
+			continue;
+		}
+		dst = NULL;
+		if ((v = opt_value(argc, argv, &i, "-c", &missing)) == NULL
+		    && !missing) {
+			v = opt_value(argc, argv, &i, "--config", &missing);
+		}
+		if (v == NULL && !missing && strncmp(a, "-c", 2) == 0
+		    && a[2] != '\0') {
+			v = a + 2; /* -cFILE */
+		}
+		if (v == NULL && !missing) {
+			dst = &o->warn_ms;
+			v = opt_value(argc, argv, &i, "--warn", &missing);
+		}
+		if (v == NULL && !missing) {
+			dst = &o->crit_ms;
+			v = opt_value(argc, argv, &i, "--crit", &missing);
+		}
+		if (missing) {
+			fprintf(stderr, PROG ": %s needs a value\n", a);
+			return usage_error();
+		}
+		if (v == NULL) {
+			fprintf(stderr, PROG ": unknown argument \"%s\"\n", a);
+			return usage_error();
+		}
+		if (dst == NULL) {
+			o->config = v;
+			continue;
+		}
+		if (!parse_duration_ms(v, dst, why)) {
+			fprintf(stderr, PROG ": %s: \"%s\": %s\n",
+			    dst == &o->warn_ms ? "--warn" : "--crit", v, why);
+			return usage_error();
+		}
+	}
+	if (o->config == NULL || o->config[0] == '\0') {
+		fprintf(stderr, PROG ": -c FILE is required\n");
+		return usage_error();
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ strings */
+
+/* The length of the valid UTF-8 sequence at p, or 0 (overlong forms,
+ * surrogates and code points above U+10FFFF are not valid). Never reads
+ * past a NUL. */
+static size_t
+utf8_len(const unsigned char *p)
+{
+	unsigned c = p[0], lo, hi;
+
+	if (c < 0x80) {
+		return 1;
+	}
+	if (c >= 0xC2 && c <= 0xDF) {
+		return (p[1] & 0xC0) == 0x80 ? 2 : 0;
+	}
+	if (c >= 0xE0 && c <= 0xEF) {
+		lo = c == 0xE0 ? 0xA0 : 0x80;
+		hi = c == 0xED ? 0x9F : 0xBF;
+		return p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80
+		    ? 3 : 0;
+	}
+	if (c >= 0xF0 && c <= 0xF4) {
+		lo = c == 0xF0 ? 0x90 : 0x80;
+		hi = c == 0xF4 ? 0x8F : 0xBF;
+		return p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80
+		    && (p[3] & 0xC0) == 0x80 ? 4 : 0;
+	}
+	return 0;
+}
+
+/* The number of characters (code points, or stray bytes) of s. */
+static size_t
+text_chars(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t total = 0, n;
+
+	for (; *p != '\0'; total++) {
+		n = utf8_len(p);
+		p += n != 0 ? n : 1;
+	}
+	return total;
+}
+
+/* Prints s for a terminal: control bytes and invalid UTF-8 become "?".
+ * When s has more than max characters (max 0: no limit), only its last
+ * max - 3 are printed after "...": the end of a distinguished name is its
+ * most specific part (the CN). Pads with blanks to width characters.
+ * Returns whether s was shortened. */
+static bool
+put_clean(const char *s, size_t max, size_t width)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t total = text_chars(s), chars = 0, skip = 0, n;
+
+	if (max != 0 && total > max) {
+		fputs("...", stdout);
+		chars = 3;
+		skip = total - (max - 3);
+	}
+	for (size_t i = 0; *p != '\0'; i++) {
+		n = utf8_len(p);
+		if (i < skip) {
+			p += n != 0 ? n : 1;
+			continue;
+		}
+		if (n == 0 || *p < 0x20 || *p == 0x7f) {
+			putchar('?');
+			p++;
+		} else {
+			fwrite(p, 1, n, stdout);
+			p += n;
+		}
+		chars++;
+	}
+	for (; chars < width; chars++) {
+		putchar(' ');
+	}
+	return skip > 0;
+}
+
+/* A JSON string: every byte that needs it escaped; valid UTF-8 kept as
+ * it is, any other byte read as Latin-1 (names in T61String often are).
+ * NULL prints null. */
+static void
+json_str(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	if (s == NULL) {
+		fputs("null", stdout);
+		return;
+	}
+	putchar('"');
+	while (*p != '\0') {
+		size_t n = utf8_len(p);
+
+		switch (*p) {
+		case '"':
+			fputs("\\\"", stdout);
+			break;
+		case '\\':
+			fputs("\\\\", stdout);
+			break;
+		case '\n':
+			fputs("\\n", stdout);
+			break;
+		case '\r':
+			fputs("\\r", stdout);
+			break;
+		case '\t':
+			fputs("\\t", stdout);
+			break;
+		default:
+			if (*p < 0x20 || *p == 0x7f || n == 0) {
+				printf("\\u%04x", *p);
+			} else {
+				fwrite(p, 1, n, stdout);
+				p += n - 1;
+			}
+		}
+		p++;
+	}
+	putchar('"');
+}
+
+static void
+json_date(int64_t epoch, bool present)
+{
+	char d[40];
+
+	if (!present) {
+		fputs("null", stdout);
+		return;
+	}
+	parse_format_date(epoch, d, sizeof(d));
+	json_str(d);
+}
+
+/* Appends to a fixed buffer; text beyond its end is dropped. */
+static void CB_PRINTF(3, 4)
+append(char *buf, size_t cap, const char *fmt, ...)
+{
+	size_t used = strlen(buf);
+	va_list ap;
+
+	if (used + 1 >= cap) {
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(buf + used, cap - used, fmt, ap);
+	va_end(ap);
+}
+
+static const char *
+plural(size_t n, const char *one, const char *many)
+{
+	return n == 1 ? one : many;
+}
+
+/* "20 days", "5 hours", "12 minutes" (rounded down, at least "1 minute"
+ * is never claimed for less: "less than a minute"). */
+static void
+span(int64_t s, char *out, size_t cap)
+{
+	int64_t v;
+	const char *unit;
+
+	if (s < 0) {
+		s = -s;
+	}
+	if (s >= 2 * 86400) {
+		v = s / 86400;
+		unit = "days";
+	} else if (s >= 2 * 3600) {
+		v = s / 3600;
+		unit = "hours";
+	} else if (s >= 120) {
+		v = s / 60;
+		unit = "minutes";
+	} else {
+		snprintf(out, cap, "less than 2 minutes");
+		return;
+	}
+	snprintf(out, cap, "%" PRId64 " %s", v, unit);
+}
+
+/* ------------------------------------------------------------ judging */
+
+static bool
+is_crl(const struct certinv_item *it)
+{
+	return it->role == CERTINV_CRL;
+}
+
+static bool
+has_end(const struct certinv_item *it)
+{
+	return !is_crl(it) || it->not_after != 0;
+}
+
+static enum certinv_level
+level(const struct run *r, const struct certinv_item *it)
+{
+	return certinv_level_of(it, r->now, r->o->warn_ms / 1000,
+	    r->o->crit_ms / 1000);
+}
+
+static const char *
+status_name(const struct run *r, const struct certinv_item *it)
+{
+	return it->in_bundle ? "not-judged" : certinv_level_name(level(r, it));
+}
+
+/* "ca.old expires in 20 days", "downstream (certificate 2 of 2) expired
+ * 3 days ago", "ca.old CRL is stale since 2026-...", ... */
+static void
+describe(const struct run *r, const struct certinv_item *it,
+    enum certinv_level lv, char *out, size_t cap)
+{
+	char what[CERTINV_NAME_LEN + 48], s[48], d[40];
+
+	snprintf(what, sizeof(what), "%s%s", it->name, is_crl(it) ? " CRL"
+	    : "");
+	if (it->of > 1) {
+		append(what, sizeof(what), " (certificate %zu of %zu)",
+		    it->index, it->of);
+	}
+	if (lv == CERTINV_NOT_YET_VALID) {
+		parse_format_date(it->not_before, d, sizeof(d));
+		snprintf(out, cap, "%s is not valid until %s", what, d);
+	} else if (lv == CERTINV_EXPIRED && is_crl(it)) {
+		parse_format_date(it->not_after, d, sizeof(d));
+		snprintf(out, cap, "%s is stale since %s", what, d);
+	} else if (lv == CERTINV_EXPIRED) {
+		span(r->now - it->not_after, s, sizeof(s));
+		snprintf(out, cap, "%s expired %s ago", what, s);
+	} else {
+		span(it->not_after - r->now, s, sizeof(s));
+		snprintf(out, cap, "%s %s %s", what, is_crl(it)
+		    ? "must be replaced within" : "expires in", s);
+	}
+}
+
+/* Names the first LISTED_MAX items whose level makes them one of this
+ * group (critical or warning) in the summary. */
+static void
+summarise_group(struct run *r, bool critical, size_t count)
+{
+	char one[CERTINV_NAME_LEN + 160];
+	size_t named = 0;
+
+	if (critical) {
+		append(r->summary, sizeof(r->summary), "%zu critical", count);
+	} else {
+		append(r->summary, sizeof(r->summary), "%zu %s", count,
+		    plural(count, "warning", "warnings"));
+	}
+	for (size_t i = 0; i < r->inv->count && named < count; i++) {
+		const struct certinv_item *it = &r->inv->items[i];
+		enum certinv_level lv = level(r, it);
+
+		if (lv == CERTINV_OK || (lv == CERTINV_WARN) == critical) {
+			continue;
+		}
+		if (named == LISTED_MAX) {
+			append(r->summary, sizeof(r->summary), ", and %zu more",
+			    count - named);
+			break;
+		}
+		describe(r, it, lv, one, sizeof(one));
+		append(r->summary, sizeof(r->summary), "%s%s", named == 0
+		    ? " (" : ", ", one);
+		named++;
+	}
+	if (named > 0) {
+		append(r->summary, sizeof(r->summary), ")");
+	}
+}
+
+static void
+judge(struct run *r)
+{
+	int worst = CERTS_OK;
+
+	for (size_t i = 0; i < r->inv->count; i++) {
+		const struct certinv_item *it = &r->inv->items[i];
+
+		if (it->in_bundle) {
+			r->bundle_certs++;
+			r->bundles += it->index == 1;
+			continue;
+		}
+		*(is_crl(it) ? &r->crls : &r->certs) += 1;
+		switch (level(r, it)) {
+		case CERTINV_OK:
+			break;
+		case CERTINV_WARN:
+			r->warnings++;
+			worst = worst > CERTS_WARNING ? worst : CERTS_WARNING;
+			break;
+		default:
+			r->criticals++;
+			worst = CERTS_CRITICAL;
+		}
+	}
+	r->errors = r->diag->errors + r->inv->error_count;
+	if (!r->cfg_ok && r->errors == 0) {
+		r->errors = 1; /* cfg_load failed without a line: memory */
+	}
+	r->exit_code = r->errors > 0 ? CERTS_UNKNOWN : worst;
+
+	snprintf(r->summary, sizeof(r->summary), PROG ": ");
+	if (!r->cfg_ok) {
+		append(r->summary, sizeof(r->summary), "configuration error: "
+		    "%zu %s in %s; no certificate checked", r->errors,
+		    plural(r->errors, "error", "errors"), r->o->config);
+		return;
+	}
+	append(r->summary, sizeof(r->summary), "%zu %s, %zu %s", r->certs,
+	    plural(r->certs, "certificate", "certificates"), r->crls,
+	    plural(r->crls, "CRL", "CRLs"));
+	if (r->bundles > 0) {
+		append(r->summary, sizeof(r->summary), ", %zu %s of %zu roots "
+		    "(not judged)", r->bundles, plural(r->bundles, "bundle",
+		    "bundles"), r->bundle_certs);
+	}
+	append(r->summary, sizeof(r->summary), ": ");
+	summarise_group(r, false, r->warnings);
+	append(r->summary, sizeof(r->summary), ", ");
+	summarise_group(r, true, r->criticals);
+	if (r->errors > 0) {
+		append(r->summary, sizeof(r->summary), ", %zu %s%s", r->errors,
+		    plural(r->errors, "error", "errors"), r->o->json ? ""
+		    : " (listed on stderr)");
+	}
+}
+
+/* ------------------------------------------------------------ text */
+
+static void
+print_row(const struct run *r, const struct certinv_item *it, size_t wname)
+{
+	char d[40];
+	bool cut;
+
+	printf("%-*s  ", W_ROLE, certinv_role_name(it->role));
+	put_clean(it->name, 0, wname);
+	printf("  ");
+	if (it->in_bundle) {
+		printf("%zu certificates in ", it->of);
+		put_clean(it->path, 0, 0);
+		printf(" (root bundle: dates not judged; see --json)\n");
+		return;
+	}
+	cut = put_clean(it->subject, W_SUBJECT, W_SUBJECT);
+	if (has_end(it)) {
+		parse_format_date(it->not_after, d, sizeof(d));
+		printf("  %-20s  %5" PRId64, d, certinv_days_left(it, r->now));
+	} else {
+		printf("  %-20s  %5s", "(no next update)", "-");
+	}
+	printf("  %-*s  %s\n", W_STATUS, status_name(r, it),
+	    is_crl(it) ? "-" : it->fingerprint);
+
+	if (cut && !is_crl(it)) {
+		printf("%*ssubject ", W_ROLE + 2, "");
+		put_clean(it->subject, 0, 0);
+		printf("\n");
+	}
+	printf("%*s", W_ROLE + 2, "");
+	if (is_crl(it)) {
+		parse_format_date(it->not_before, d, sizeof(d));
+		printf("CRL issued by ");
+		put_clean(it->issuer, 0, 0);
+		printf(", this update %s\n", d);
+	} else {
+		parse_format_date(it->not_before, d, sizeof(d));
+		if (strcmp(it->subject, it->issuer) == 0) {
+			printf("self-issued");
+		} else {
+			printf("issued by ");
+			put_clean(it->issuer, 0, 0);
+		}
+		printf(", valid from %s%s\n", d, it->is_ca ? ", a CA" : "");
+	}
+	printf("%*sfile ", W_ROLE + 2, "");
+	put_clean(it->path, 0, 0);
+	if (it->of > 1) {
+		printf(", certificate %zu of %zu", it->index, it->of);
+	}
+	printf(" (");
+	put_clean(r->o->config, 0, 0);
+	printf(" line %u)\n", it->line);
+}
+
+static void
+print_text(const struct run *r)
+{
+	size_t wname = 4;
+
+	for (size_t i = 0; i < r->inv->count; i++) {
+		size_t n = strlen(r->inv->items[i].name);
+
+		if (n > wname) {
+			wname = n < W_NAME_MAX ? n : W_NAME_MAX;
+		}
+	}
+	if (r->inv->count > 0) {
+		printf("%-*s  %-*s  %-*s  %-20s  %5s  %-*s  %s\n", W_ROLE,
+		    "ROLE", (int)wname, "NAME", W_SUBJECT, "SUBJECT",
+		    "NOT AFTER", "DAYS", W_STATUS, "STATUS",
+		    "FINGERPRINT (SHA-256)");
+	}
+	for (size_t i = 0; i < r->inv->count; i++) {
+		const struct certinv_item *it = &r->inv->items[i];
+
+		if (!it->in_bundle || it->index == 1) {
+			print_row(r, it, wname);
+		}
+	}
+	printf("%s\n", r->summary);
+}
+
+/* ------------------------------------------------------------ JSON */
+
+static void
+json_lines(const char *key, const struct run *r, bool errors)
+{
+	bool first = true;
+
+	printf(",\n  \"%s\": [", key);
+	for (size_t i = 0; i < r->diag->count; i++) {
+		if (r->diag->is_error[i] == errors) {
+			printf("%s\n    ", first ? "" : ",");
+			json_str(r->diag->lines[i]);
+			first = false;
+		}
+	}
+	for (size_t i = 0; errors && i < r->inv->error_count; i++) {
+		printf("%s\n    ", first ? "" : ",");
+		json_str(r->inv->errors[i]);
+		first = false;
+	}
+	printf("%s]", first ? "" : "\n  ");
+}
+
+static void
+json_item(const struct run *r, const struct certinv_item *it)
+{
+	printf("    {\"role\": ");
+	json_str(certinv_role_name(it->role));
+	printf(", \"name\": ");
+	json_str(it->name);
+	printf(", \"file\": ");
+	json_str(it->path);
+	printf(", \"line\": %u, \"index\": %zu, \"of\": %zu,\n"
+	    "     \"subject\": ", it->line, it->index, it->of);
+	json_str(it->subject);
+	printf(", \"issuer\": ");
+	json_str(it->issuer);
+	printf(",\n     \"not_before\": ");
+	json_date(it->not_before, it->not_before != 0 || !is_crl(it));
+	printf(", \"not_after\": ");
+	json_date(it->not_after, has_end(it));
+	if (has_end(it)) {
+		printf(", \"days_left\": %" PRId64 ", \"seconds_left\": %"
+		    PRId64, certinv_days_left(it, r->now),
+		    it->not_after - r->now);
+	} else {
+		printf(", \"days_left\": null, \"seconds_left\": null");
+	}
+	printf(", \"status\": ");
+	json_str(status_name(r, it));
+	printf(",\n     \"fingerprint_sha256\": ");
+	json_str(is_crl(it) ? NULL : it->fingerprint);
+	printf(", \"is_ca\": %s, \"in_bundle\": %s}", it->is_ca ? "true"
+	    : "false", it->in_bundle ? "true" : "false");
+}
+
+static void
+print_json(const struct run *r)
+{
+	static const char *const status[] = {
+		[CERTS_OK] = "ok", [CERTS_WARNING] = "warning",
+		[CERTS_CRITICAL] = "critical", [CERTS_UNKNOWN] = "error",
+	};
+	char d[40];
+
+	parse_format_date(r->now, d, sizeof(d));
+	printf("{\n  \"config\": ");
+	json_str(r->o->config);
+	printf(",\n  \"generated_at\": \"%s\",\n  \"warn_days\": %.10g,\n"
+	    "  \"crit_days\": %.10g,\n  \"status\": \"%s\",\n"
+	    "  \"exit_code\": %d,\n  \"summary\": ", d,
+	    (double)r->o->warn_ms / DAY_MS, (double)r->o->crit_ms / DAY_MS,
+	    status[r->exit_code], r->exit_code);
+	json_str(r->summary);
+	printf(",\n  \"certificates\": [");
+	for (size_t i = 0; i < r->inv->count; i++) {
+		printf("%s\n", i == 0 ? "" : ",");
+		json_item(r, &r->inv->items[i]);
+	}
+	printf("%s]", r->inv->count > 0 ? "\n  " : "");
+	json_lines("errors", r, true);
+	json_lines("warnings", r, false);
+	printf("\n}\n");
+}
+
+/* ------------------------------------------------------------ main */
+
+static int
+run(const struct opts *o)
+{
+	struct cfg_diag diag = {0};
+	struct certinv inv = {0};
+	struct run r = {0};
+	struct cfg *cfg;
+	int rc;
+
+	r.o = o;
+	r.now = clock_wall_s();
+	r.diag = &diag;
+	r.inv = &inv;
+	cfg = cfg_load(o->config, &diag);
+	for (size_t i = 0; i < diag.count; i++) {
+		fprintf(stderr, "%s\n", diag.lines[i]);
+	}
+	r.cfg_ok = cfg != NULL;
+	if (cfg != NULL && !certinv_build(cfg, &inv)) {
+		fprintf(stderr, PROG ": out of memory\n");
+		rc = CERTS_UNKNOWN;
+		goto out;
+	}
+	for (size_t i = 0; i < inv.error_count; i++) {
+		fprintf(stderr, "%s\n", inv.errors[i]);
+	}
+	judge(&r);
+	if (o->json) {
+		print_json(&r);
+	} else {
+		print_text(&r);
+	}
+	rc = r.exit_code;
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, PROG ": cannot write the report\n");
+		rc = CERTS_UNKNOWN;
+	}
+out:
+	certinv_free(&inv);
+	cfg_free(cfg);
+	cfg_diag_free(&diag);
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct opts o;
+	int rc;
+
+	rc = parse_args(argc, argv, &o);
+	if (rc != 0) {
+		return rc > 0 ? CERTS_OK : CERTS_UNKNOWN;
+	}
+	if (wolfSSL_Init() != WOLFSSL_SUCCESS) {
+		fprintf(stderr, PROG ": wolfSSL failed to initialise\n");
+		return CERTS_UNKNOWN;
+	}
+	rc = run(&o);
+	wolfSSL_Cleanup();
+	return rc;
+}
