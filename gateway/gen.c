@@ -43,7 +43,8 @@ gen_load(const char *path, uint64_t number, struct cfg_diag *diag)
 		}
 	}
 	cfg_diag_sort(diag, path);
-	if (g->down_ctx == NULL || g->up_ctx == NULL || g->trust == NULL) {
+	if (g->down_ctx == NULL || g->up_ctx == NULL || g->trust == NULL
+	    || !certinv_build(g->cfg, &g->inv)) {
 		gen_unref(g);
 		return NULL;
 	}
@@ -76,6 +77,7 @@ gen_unref(struct gen *g)
 		wolfSSL_CTX_free(g->up_ctx);
 	}
 	trust_free(g->trust);
+	certinv_free(&g->inv);
 	cfg_free(g->cfg);
 	free(g);
 }

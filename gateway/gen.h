@@ -15,6 +15,7 @@
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 
+#include "certinv.h"
 #include "config.h"
 
 struct trust;
@@ -27,6 +28,7 @@ struct gen {
 	WOLFSSL_CTX *down_ctx;
 	WOLFSSL_CTX *up_ctx;
 	struct trust *trust;
+	struct certinv inv;    /* every certificate and CRL the INI names */
 };
 
 /* Loads path and everything it names. On failure returns NULL; diag holds

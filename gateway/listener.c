@@ -23,6 +23,7 @@
 #define LISTENER_PAUSE_MS 1000
 
 struct listener {
+	struct parse_hostport addr;
 	struct evconnlistener *evl;
 	struct event *resume;
 	char name[300];
@@ -106,6 +107,7 @@ listener_new(struct event_base *base, const struct parse_hostport *addr,
 		snprintf(why, why_len, "out of memory");
 		return NULL;
 	}
+	l->addr = *addr;
 	snprintf(l->name, sizeof(l->name), strchr(addr->host, ':')
 	    ? "[%s]:%s" : "%s:%s", addr->host, addr->port);
 	l->tls = tls;
@@ -163,4 +165,128 @@ bool
 listener_tls(const struct listener *l)
 {
 	return l->tls;
+}
+
+#define LISTENER_SET_MAX 32
+
+struct listener_set {
+	struct listener *items[LISTENER_SET_MAX];
+	bool reused[LISTENER_SET_MAX];   /* taken over from the old set */
+	size_t from[LISTENER_SET_MAX];   /* index in the old set when reused */
+	size_t count;
+};
+
+static bool
+listener_same(const struct listener *l, const struct parse_hostport *a,
+    bool tls)
+{
+	return l != NULL && l->tls == tls && strcmp(l->addr.host, a->host) == 0
+	    && strcmp(l->addr.port, a->port) == 0;
+}
+
+/* Gives reused listeners back to old and frees the new ones: a failed
+ * reload leaves the running set as it was. */
+static void
+listener_set_undo(struct listener_set *set, struct listener_set *old)
+{
+	for (size_t i = 0; i < set->count; i++) {
+		if (set->reused[i]) {
+			old->items[set->from[i]] = set->items[i];
+		} else {
+			listener_free(set->items[i]);
+		}
+	}
+	free(set);
+}
+
+static bool
+listener_set_add(struct listener_set *set, struct event_base *base,
+    const struct parse_hostport *a, bool tls, struct listener_set *old,
+    listener_accept_cb on_accept, listener_admit_cb admit, void *arg,
+    char *why, size_t why_len)
+{
+	struct listener *l = NULL;
+	size_t i;
+
+	if (set->count == LISTENER_SET_MAX) {
+		snprintf(why, why_len, "more than %d listen addresses",
+		    LISTENER_SET_MAX);
+		return false;
+	}
+	for (i = 0; old != NULL && i < old->count; i++) {
+		if (listener_same(old->items[i], a, tls)) {
+			l = old->items[i];
+			old->items[i] = NULL;
+			set->reused[set->count] = true;
+			set->from[set->count] = i;
+			break;
+		}
+	}
+	if (l == NULL) {
+		l = listener_new(base, a, tls, on_accept, admit, arg, why,
+		    why_len);
+		if (l == NULL) {
+			return false;
+		}
+	}
+	set->items[set->count++] = l;
+	return true;
+}
+
+struct listener_set *
+listener_set_bind(struct event_base *base, const struct cfg_listen *tls,
+    const struct cfg_listen *plain, struct listener_set *old,
+    listener_accept_cb on_accept, listener_admit_cb admit, void *arg,
+    char *why, size_t why_len)
+{
+	struct listener_set *set = calloc(1, sizeof(*set));
+
+	if (set == NULL) {
+		snprintf(why, why_len, "out of memory");
+		return NULL;
+	}
+	for (size_t i = 0; i < tls->count; i++) {
+		if (!listener_set_add(set, base, &tls->addrs[i], true, old,
+		    on_accept, admit, arg, why, why_len)) {
+			goto fail;
+		}
+	}
+	for (size_t i = 0; i < plain->count; i++) {
+		if (!listener_set_add(set, base, &plain->addrs[i], false, old,
+		    on_accept, admit, arg, why, why_len)) {
+			goto fail;
+		}
+	}
+	return set;
+fail:
+	if (old != NULL) {
+		listener_set_undo(set, old);
+	} else {
+		listener_set_free(set);
+	}
+	return NULL;
+}
+
+void
+listener_set_free(struct listener_set *set)
+{
+	if (set == NULL) {
+		return;
+	}
+	for (size_t i = 0; i < set->count; i++) {
+		listener_free(set->items[i]);
+	}
+	free(set);
+}
+
+size_t
+listener_set_count(const struct listener_set *set)
+{
+	return set->count;
+}
+
+struct listener *
+listener_set_at(const struct listener_set *set, size_t i)
+{
+	return set->items[i];
 }

@@ -17,15 +17,22 @@
 #include "clock.h"
 #include "gen.h"
 #include "listener.h"
+#include "parse.h"
 #include "log.h"
 #include "server.h"
 #include "session.h"
 #include "session_int.h"
+#include "sightings.h"
 #include "tlsctx.h"
 #include "upstream.h"
 #include "version.h"
+#include "watch.h"
 
-#define SERVER_MAX_LISTENERS 16
+/* How often device sightings are written to [gateway] state_file when
+ * they changed. */
+#define SERVER_STATE_SAVE_S 60
+/* The window of the per-CA "devices seen" figure. */
+#define SERVER_SEEN_WINDOW_S (7 * 86400)
 
 struct server {
 	char *config_path;
@@ -33,10 +40,12 @@ struct server {
 	struct evdns_base *dns;
 	struct gen *gen;
 	struct upstream *upstream;
-	struct listener *listeners[SERVER_MAX_LISTENERS];
-	size_t listener_count;
+	struct listener_set *listeners;
 	struct event *sig_hup, *sig_term, *sig_int;
 	struct event *grace_timer;
+	struct sightings *sightings;
+	struct event *state_timer;
+	struct watch *watch;
 
 	struct session_list sessions;
 	size_t session_count;
@@ -62,6 +71,18 @@ struct upstream *
 server_upstream(struct server *srv)
 {
 	return srv->upstream;
+}
+
+struct sightings *
+server_sightings(struct server *srv)
+{
+	return srv->sightings;
+}
+
+struct watch *
+server_watch(struct server *srv)
+{
+	return srv->watch;
 }
 
 struct session_list *
@@ -127,18 +148,6 @@ server_log_inactive(const struct cfg *cfg)
 		    "(%s): the admin endpoint is not in this version",
 		    cfg->gateway.admin_listen);
 	}
-	if (cfg->gateway.state_file.path != NULL) {
-		log_msg(LOG_INFO, "not-yet-active", "[gateway] state_file: "
-		    "device sightings are not persisted in this version");
-	}
-	for (size_t i = 0; i < cfg->ca_count; i++) {
-		if (cfg->cas[i].crl.path != NULL) {
-			log_msg(LOG_WARN, "not-yet-active", "[ca.%s] crl: CRLs "
-			    "are not enforced in this version; revoked device "
-			    "certificates of this CA are still admitted",
-			    cfg->cas[i].name);
-		}
-	}
 }
 
 static bool
@@ -159,46 +168,122 @@ server_accept(void *arg, int fd, const struct sockaddr *peer, int peer_len,
 	session_start(srv, srv->gen, fd, peer, (socklen_t)peer_len, tls);
 }
 
-static bool
-server_bind_list(struct server *srv, const struct cfg_listen *list, bool tls)
+static void
+server_log_listeners(const struct listener_set *set)
 {
-	char why[256];
+	for (size_t i = 0; i < listener_set_count(set); i++) {
+		struct listener *l = listener_set_at(set, i);
+		struct log_line line;
 
-	for (size_t i = 0; i < list->count; i++) {
-		struct listener *l;
-
-		if (srv->listener_count == SERVER_MAX_LISTENERS) {
-			log_msg(LOG_ERROR, "listen-failed", "more than %d "
-			    "listen addresses", SERVER_MAX_LISTENERS);
-			return false;
-		}
-		l = listener_new(srv->base, &list->addrs[i], tls,
-		    server_accept, server_admit, srv, why, sizeof(why));
-		if (l == NULL) {
-			log_msg(LOG_ERROR, "listen-failed", "%s", why);
-			return false;
-		}
-		srv->listeners[srv->listener_count++] = l;
-		{
-			struct log_line line;
-
-			if (log_begin(&line, LOG_INFO, "listening")) {
-				log_str(&line, "addr", listener_name(l));
-				log_str(&line, "tls", tls ? "yes" : "no");
-				log_end(&line);
-			}
+		if (log_begin(&line, LOG_INFO, "listening")) {
+			log_str(&line, "addr", listener_name(l));
+			log_str(&line, "tls", listener_tls(l) ? "yes" : "no");
+			log_end(&line);
 		}
 	}
+}
+
+/* Binds the listeners of cfg, taking over the current ones that match. */
+static bool
+server_bind(struct server *srv, const struct cfg *cfg)
+{
+	struct listener_set *next;
+	char why[320];
+
+	next = listener_set_bind(srv->base, &cfg->downstream.listen,
+	    &cfg->downstream.plain_listen, srv->listeners, server_accept,
+	    server_admit, srv, why, sizeof(why));
+	if (next == NULL) {
+		log_msg(LOG_ERROR, "listen-failed", "%s%s", why,
+		    srv->listeners != NULL ? "; if the new address overlaps "
+		    "one being removed (0.0.0.0 and a specific address on the "
+		    "same port), restart certbridge to move" : "");
+		return false;
+	}
+	listener_set_free(srv->listeners);
+	srv->listeners = next;
+	server_log_listeners(next);
 	return true;
 }
 
 static void
 server_unbind(struct server *srv)
 {
-	for (size_t i = 0; i < srv->listener_count; i++) {
-		listener_free(srv->listeners[i]);
+	listener_set_free(srv->listeners);
+	srv->listeners = NULL;
+}
+
+/* The migration figure, per CA, at startup and at every reload: how many
+ * distinct devices each CA admitted in the last 7 days. When an old CA's
+ * figure stays at zero, it can be retired. */
+static void
+server_log_sightings(struct server *srv)
+{
+	const struct cfg *cfg = srv->gen->cfg;
+	int64_t now = clock_wall_s();
+
+	for (size_t i = 0; i < cfg->ca_count; i++) {
+		const char *ca = cfg->cas[i].name;
+		int64_t last = sightings_last_seen(srv->sightings, ca);
+		char when[40] = "never";
+		struct log_line l;
+
+		if (last > 0) {
+			parse_format_date(last, when, sizeof(when));
+		}
+		if (log_begin(&l, LOG_INFO, "ca-devices")) {
+			log_str(&l, "ca", ca);
+			log_u64(&l, "devices_7d", sightings_devices_since(
+			    srv->sightings, ca, now - SERVER_SEEN_WINDOW_S));
+			log_u64(&l, "devices_total", sightings_devices_since(
+			    srv->sightings, ca, 0));
+			log_str(&l, "last_seen", when);
+			log_end(&l);
+		}
 	}
-	srv->listener_count = 0;
+}
+
+static void
+server_save_sightings(struct server *srv)
+{
+	const char *path = srv->gen->cfg->gateway.state_file.path;
+	char why[512];
+
+	if (path == NULL || !sightings_dirty(srv->sightings)) {
+		return;
+	}
+	if (!sightings_save(srv->sightings, path, why, sizeof(why))) {
+		log_msg(LOG_ERROR, "state-file", "%s; device sightings stay in "
+		    "memory and are retried in %d s", why, SERVER_STATE_SAVE_S);
+	}
+}
+
+static void
+server_on_state_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	server_save_sightings(arg);
+}
+
+static void
+server_load_sightings(struct server *srv)
+{
+	const char *path = srv->gen->cfg->gateway.state_file.path;
+	char why[512];
+	size_t skipped = 0;
+
+	if (path == NULL) {
+		return;
+	}
+	if (!sightings_load(srv->sightings, path, &skipped, why,
+	    sizeof(why))) {
+		log_msg(LOG_ERROR, "state-file", "%s; starting with no device "
+		    "sightings", why);
+	} else if (skipped > 0) {
+		log_msg(LOG_WARN, "state-file", "%zu damaged line(s) of %s "
+		    "skipped", skipped, path);
+	}
 }
 
 /*
@@ -281,6 +366,22 @@ server_reload(struct server *srv)
 	}
 	server_log_diag(&diag, "reload-warning");
 	cfg_diag_free(&diag);
+	if (!server_bind(srv, next->cfg)) {
+		log_msg(LOG_ERROR, "reload-failed", "the new listen addresses "
+		    "cannot be bound; still serving generation %llu unchanged",
+		    (unsigned long long)srv->generation);
+		gen_unref(next);
+		return;
+	}
+	if ((next->cfg->gateway.user == NULL) != (srv->gen->cfg->gateway.user
+	    == NULL) || (next->cfg->gateway.user != NULL && strcmp(
+	    next->cfg->gateway.user, srv->gen->cfg->gateway.user) != 0)) {
+		log_msg(LOG_WARN, "reload-warning", "[gateway] user changed: "
+		    "this takes a restart (privileges are dropped once)");
+	}
+	/* Sightings noted so far go to the old file before a new path
+	 * takes over. */
+	server_save_sightings(srv);
 	srv->generation++;
 	gen_unref(srv->gen);
 	srv->gen = next;
@@ -292,6 +393,8 @@ server_reload(struct server *srv)
 		log_u64(&l, "sessions", srv->session_count);
 		log_end(&l);
 	}
+	server_log_sightings(srv);
+	watch_set_inventory(srv->watch, &next->inv);
 }
 
 static void
@@ -366,9 +469,10 @@ server_new(const char *config_path, int *exit_code)
 	srv->config_path = strdup(config_path);
 	srv->generation = 1;
 	srv->gen = gen_load(config_path, 1, &diag);
-	server_print_diag(&diag);
-	cfg_diag_free(&diag);
 	if (srv->gen == NULL) {
+		/* Exactly as -t prints them: FILE:LINE: [section] key: ... */
+		server_print_diag(&diag);
+		cfg_diag_free(&diag);
 		*exit_code = SERVER_EXIT_CONFIG;
 		server_free(srv);
 		return NULL;
@@ -376,6 +480,8 @@ server_new(const char *config_path, int *exit_code)
 	cfg = srv->gen->cfg;
 	log_setup((enum log_level)cfg->gateway.log_level,
 	    (enum log_format)cfg->gateway.log_format);
+	server_log_diag(&diag, "config-warning");
+	cfg_diag_free(&diag);
 	srv->base = event_base_new();
 	if (srv->base == NULL) {
 		server_free(srv);
@@ -393,9 +499,14 @@ server_new(const char *config_path, int *exit_code)
 	    srv);
 	srv->sig_int = evsignal_new(srv->base, SIGINT, server_on_signal, srv);
 	srv->grace_timer = evtimer_new(srv->base, server_grace_over, srv);
-	if (srv->dns == NULL || srv->upstream == NULL || srv->sig_hup == NULL
+	srv->state_timer = event_new(srv->base, -1, EV_PERSIST,
+	    server_on_state_timer, srv);
+	srv->sightings = sightings_new();
+	srv->watch = watch_new(srv->base);
+	if (srv->watch == NULL || srv->dns == NULL || srv->upstream == NULL || srv->sig_hup == NULL
 	    || srv->sig_term == NULL || srv->sig_int == NULL
-	    || srv->grace_timer == NULL) {
+	    || srv->grace_timer == NULL || srv->state_timer == NULL
+	    || srv->sightings == NULL) {
 		server_free(srv);
 		return NULL;
 	}
@@ -405,8 +516,7 @@ server_new(const char *config_path, int *exit_code)
 	evsignal_add(srv->sig_int, NULL);
 	log_msg(LOG_INFO, "starting", "certbridge %s, configuration %s",
 	    CERTBRIDGE_VERSION, config_path);
-	if (!server_bind_list(srv, &cfg->downstream.listen, true)
-	    || !server_bind_list(srv, &cfg->downstream.plain_listen, false)) {
+	if (!server_bind(srv, cfg)) {
 		server_free(srv);
 		return NULL;
 	}
@@ -417,6 +527,14 @@ server_new(const char *config_path, int *exit_code)
 	}
 	server_log_inactive(cfg);
 	server_check_fd_limit(cfg);
+	server_load_sightings(srv);
+	server_log_sightings(srv);
+	watch_set_inventory(srv->watch, &srv->gen->inv);
+	{
+		struct timeval every = {SERVER_STATE_SAVE_S, 0};
+
+		evtimer_add(srv->state_timer, &every);
+	}
 	*exit_code = SERVER_EXIT_OK;
 	return srv;
 }
@@ -425,6 +543,7 @@ int
 server_run(struct server *srv)
 {
 	event_base_dispatch(srv->base);
+	server_save_sightings(srv);
 	log_msg(LOG_INFO, "stopped", "all sessions ended");
 	return srv->exit_code;
 }
@@ -454,6 +573,11 @@ server_free(struct server *srv)
 	if (srv->grace_timer != NULL) {
 		event_free(srv->grace_timer);
 	}
+	if (srv->state_timer != NULL) {
+		event_free(srv->state_timer);
+	}
+	sightings_free(srv->sightings);
+	watch_free(srv->watch);
 	upstream_free(srv->upstream);
 	if (srv->dns != NULL) {
 		evdns_base_free(srv->dns, 1);

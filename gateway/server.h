@@ -38,6 +38,8 @@ void server_free(struct server *srv);
 struct event_base *server_base(struct server *srv);
 struct gen *server_gen(struct server *srv);
 struct upstream *server_upstream(struct server *srv);
+struct sightings *server_sightings(struct server *srv);
+struct watch *server_watch(struct server *srv);
 
 /* Session registry, for drain at stop and for counting. The list itself
  * is linked by session.c; the server only stores it. */

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "mqttpolicy.h"
 #include "server.h"
+#include "sightings.h"
 #include "session_int.h"
 #include "tlsctx.h"
 #include "upstream.h"
@@ -93,6 +94,8 @@ session_log_begin(struct session *s, struct log_line *l, enum log_level lvl,
 	if (s->identified) {
 		if (s->verdict.identity[0] != '\0') {
 			log_str(l, "device", s->verdict.identity);
+		} else if (s->verdict.cert_cn[0] != '\0') {
+			log_str(l, "device", s->verdict.cert_cn);
 		}
 		if (s->verdict.ca_index >= 0) {
 			log_str(l, "ca", cfg->cas[s->verdict.ca_index].name);
@@ -329,6 +332,27 @@ session_handshake_failed(struct session *s)
 	session_end(s, why, detail);
 }
 
+/* Every admission by a CA counts towards that CA's migration figures. */
+static void
+session_note_sighting(struct session *s)
+{
+	const struct trust_verdict *v = &s->verdict;
+	struct sightings *seen = server_sightings(s->srv);
+	const char *ca, *device;
+
+	if (!s->has_cert || v->ca_index < 0) {
+		return;
+	}
+	ca = s->gen->cfg->cas[v->ca_index].name;
+	device = v->identity[0] != '\0' ? v->identity : v->cert_cn;
+	if (device[0] != '\0') {
+		sightings_note(seen, ca, device, clock_wall_s());
+	}
+	if (v->grace != TRUST_GRACE_NONE) {
+		sightings_count_grace(seen, ca, v->grace == TRUST_GRACE_EXPIRED);
+	}
+}
+
 static void
 session_admitted(struct session *s)
 {
@@ -394,6 +418,7 @@ session_admitted(struct session *s)
 		}
 		log_end(&l);
 	}
+	session_note_sighting(s);
 	session_set_state(s, SESSION_WAIT_CONNECT);
 	conn_set_reading(s->down, true);
 }

@@ -23,6 +23,7 @@
 #include "parse.h"
 #include "server.h"
 #include "session_int.h"
+#include "watch.h"
 #include "x509.h"
 
 static void session_on_up(struct conn *c, enum conn_event ev, void *arg);
@@ -303,6 +304,13 @@ session_up_ready(struct session *s)
 		log_str(&l, "chain", s->up_seen.chain);
 		log_i64(&l, "ms", clock_mono_ms() - s->upstream_started_ms);
 		log_end(&l);
+	}
+	{
+		const struct parse_hostport *a = &s->gen->cfg->upstream.address;
+		char broker[300];
+
+		snprintf(broker, sizeof(broker), "%s:%s", a->host, a->port);
+		watch_upstream_chain(server_watch(s->srv), ssl, broker);
 	}
 	evbuffer_add_buffer(conn_output(s->up), s->connect_pkt);
 	evbuffer_free(s->connect_pkt);

@@ -8,6 +8,7 @@
  * verified; expired is 14 (not 10) and not-yet-valid 13 (not 9).
  */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -15,6 +16,7 @@
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 #include <wolfssl/openssl/x509v3.h>
+#include <wolfssl/error-ssl.h>
 
 #include "clock.h"
 #include "parse.h"
@@ -26,9 +28,17 @@
 /* Longest device chain looked at: leaf, a few intermediates, a root. */
 #define TRUST_MAX_CHAIN 8
 
+_Static_assert(TRUST_IDENTITY_LEN == X509_NAME_LEN,
+    "x509_cn writes X509_NAME_LEN bytes into the identity");
+
 struct trust_ca {
 	const struct cfg_ca *cfg;
 	struct x509_list certs;
+	/* With a crl: a certificate manager holding this section's CA
+	 * certificates and its CRL, asked about each certificate on a
+	 * device's path to the section. */
+	WOLFSSL_CERT_MANAGER *crl_cm;
+	int64_t crl_next_update;
 };
 
 struct trust {
@@ -160,6 +170,10 @@ trust_ca_vouches(WOLFSSL_X509 *ca, WOLFSSL_X509 *cert)
 struct trust_peer {
 	WOLFSSL_X509 *certs[TRUST_MAX_CHAIN];
 	int count;
+	/* The certificates the walk went through, leaf first, up to the one
+	 * the section vouched for: the ones a CRL of that section may list. */
+	int path[TRUST_MAX_CHAIN + 1];
+	int path_len;
 };
 
 static void
@@ -184,15 +198,19 @@ trust_peer_free(struct trust_peer *p)
  * CA files, so the verdict is the same every time.
  */
 static int
-trust_walk(const struct trust *t, const struct trust_peer *p,
+trust_walk(const struct trust *t, struct trust_peer *p,
     char missing[X509_NAME_LEN])
 {
 	WOLFSSL_X509 *cur = p->count > 0 ? p->certs[0] : NULL;
+	int cur_at = 0;
 
 	missing[0] = '\0';
+	p->path_len = 0;
 	for (int hop = 0; cur != NULL && hop <= p->count; hop++) {
 		WOLFSSL_X509 *next = NULL;
+		int next_at = -1;
 
+		p->path[p->path_len++] = cur_at;
 		for (size_t s = 0; s < t->count; s++) {
 			for (size_t k = 0; k < t->cas[s].certs.count; k++) {
 				if (trust_ca_vouches(t->cas[s].certs.certs[k],
@@ -205,6 +223,7 @@ trust_walk(const struct trust *t, const struct trust_peer *p,
 			if (p->certs[i] != cur && !x509_is_self_issued(cur)
 			    && trust_ca_vouches(p->certs[i], cur)) {
 				next = p->certs[i];
+				next_at = i;
 			}
 		}
 		if (next == NULL) {
@@ -212,8 +231,53 @@ trust_walk(const struct trust *t, const struct trust_peer *p,
 			return -1;
 		}
 		cur = next;
+		cur_at = next_at;
 	}
 	return -1;
+}
+
+/*
+ * Revocation against the section's CRL, for every certificate on the
+ * device's path (a leaf under a device-sent intermediate is the
+ * intermediate's to revoke; the intermediate is the section's). A CRL past
+ * its nextUpdate no longer answers (wolfSSL drops it): rather than admit a
+ * device that may be revoked, certbridge refuses and says why.
+ */
+static int
+trust_check_crl(const struct trust *t, struct trust_verdict *v, int section,
+    const struct trust_peer *p)
+{
+	const struct trust_ca *tca = &t->cas[section];
+	char subject[X509_NAME_LEN], when[40];
+	int64_t now = clock_wall_s();
+
+	if (tca->crl_cm == NULL) {
+		return 1;
+	}
+	if (tca->crl_next_update != 0 && now > tca->crl_next_update) {
+		parse_format_date(tca->crl_next_update, when, sizeof(when));
+		trust_refuse(v, REASON_CRL_STALE, 0, "the CRL of [ca.%s] (%s) "
+		    "passed its nextUpdate on %s, so revocation cannot be "
+		    "checked; install a fresh CRL from the CA and reload",
+		    tca->cfg->name, tca->cfg->crl.path, when);
+		return 0;
+	}
+	for (int i = 0; i < p->path_len; i++) {
+		WOLFSSL_X509 *c = p->certs[p->path[i]];
+		int len = 0;
+		const unsigned char *der = wolfSSL_X509_get_der(c, &len);
+
+		if (der != NULL && wolfSSL_CertManagerCheckCRL(tca->crl_cm,
+		    (unsigned char *)(uintptr_t)der, len) == CRL_CERT_REVOKED) {
+			x509_subject(c, subject);
+			trust_refuse(v, REASON_REVOKED, 23, "%s %s is revoked by "
+			    "the CRL of [ca.%s]; issue the device a new "
+			    "certificate", i == 0 ? "device certificate"
+			    : "intermediate CA", subject, tca->cfg->name);
+			return 0;
+		}
+	}
+	return 1;
 }
 
 /*
@@ -346,7 +410,8 @@ trust_judge_leaf(const struct trust *t, struct trust_verdict *v,
 		    "or to the device's certificate chain", subject, missing);
 		ok = 0;
 	} else {
-		ok = trust_policy(t, v, section, leaf, err);
+		ok = trust_check_crl(t, v, section, &peer)
+		    && trust_policy(t, v, section, leaf, err);
 	}
 	trust_peer_free(&peer);
 	return ok;
@@ -403,6 +468,75 @@ trust_verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *st)
 	return trust_judge_leaf(t, v, st, cur, err);
 }
 
+int64_t
+trust_crl_warn_window(const struct x509_crl_file *crl)
+{
+	int64_t quarter = (crl->next_update - crl->this_update) / 4;
+
+	return quarter > 86400 ? quarter : 86400;
+}
+
+/* Loads the section's CRL into a certificate manager of its own, which
+ * also checks that the CRL is signed by a CA of the section. */
+static bool
+trust_load_crl(struct trust_ca *tca, const struct cfg *cfg,
+    struct cfg_diag *diag)
+{
+	const struct cfg_ca *ca = tca->cfg;
+	struct x509_crl_file crl;
+	char why[X509_WHY_LEN], when[40];
+	int64_t now = clock_wall_s();
+	bool ok = false;
+
+	if (!x509_crl_read(ca->crl.path, &crl, why)) {
+		cfg_diag_add(diag, true, "%s:%u: [ca.%s] crl: %s", cfg->path,
+		    ca->crl.line, ca->name, why);
+		return false;
+	}
+	parse_format_date(crl.next_update, when, sizeof(when));
+	if (crl.next_update != 0 && crl.next_update < now) {
+		cfg_diag_add(diag, true, "%s:%u: [ca.%s] crl: \"%s\" is stale: "
+		    "its nextUpdate was %s; fetch a fresh CRL from the CA",
+		    cfg->path, ca->crl.line, ca->name, ca->crl.path, when);
+		goto out;
+	}
+	tca->crl_cm = wolfSSL_CertManagerNew();
+	if (tca->crl_cm == NULL) {
+		goto out;
+	}
+	for (size_t i = 0; i < tca->certs.count; i++) {
+		int len = 0;
+		const unsigned char *der = wolfSSL_X509_get_der(
+		    tca->certs.certs[i], &len);
+
+		if (der != NULL) {
+			wolfSSL_CertManagerLoadCABuffer(tca->crl_cm, der, len,
+			    WOLFSSL_FILETYPE_ASN1);
+		}
+	}
+	if (wolfSSL_CertManagerEnableCRL(tca->crl_cm, 0) != WOLFSSL_SUCCESS
+	    || wolfSSL_CertManagerLoadCRLBuffer(tca->crl_cm, crl.data,
+	    (long)crl.len, crl.format) != WOLFSSL_SUCCESS) {
+		cfg_diag_add(diag, true, "%s:%u: [ca.%s] crl: \"%s\" is not a "
+		    "CRL signed by a CA of \"%s\"; use the CRL this CA "
+		    "publishes", cfg->path, ca->crl.line, ca->name,
+		    ca->crl.path, ca->file.path);
+		goto out;
+	}
+	tca->crl_next_update = crl.next_update;
+	if (crl.next_update != 0 && crl.next_update - now
+	    < trust_crl_warn_window(&crl)) {
+		cfg_diag_add(diag, false, "%s:%u: [ca.%s] crl: warning: the CRL "
+		    "\"%s\" must be replaced by %s (its nextUpdate); after "
+		    "that, devices of this CA are refused", cfg->path,
+		    ca->crl.line, ca->name, ca->crl.path, when);
+	}
+	ok = true;
+out:
+	x509_crl_free(&crl);
+	return ok;
+}
+
 static bool
 trust_load_ca(struct trust_ca *tca, const struct cfg *cfg, WOLFSSL_CTX *ctx,
     struct cfg_diag *diag)
@@ -437,6 +571,9 @@ trust_load_ca(struct trust_ca *tca, const struct cfg *cfg, WOLFSSL_CTX *ctx,
 			    ca->file.path);
 			return false;
 		}
+	}
+	if (ca->crl.path != NULL && !trust_load_crl(tca, cfg, diag)) {
+		return false;
 	}
 	return true;
 }
@@ -498,6 +635,9 @@ trust_free(struct trust *t)
 	}
 	for (size_t i = 0; i < t->count; i++) {
 		x509_list_free(&t->cas[i].certs);
+		if (t->cas[i].crl_cm != NULL) {
+			wolfSSL_CertManagerFree(t->cas[i].crl_cm);
+		}
 	}
 	free(t->cas);
 	free(t);
@@ -540,7 +680,7 @@ trust_judge_resumed(WOLFSSL *ssl, struct trust_verdict *v)
 		trust_refuse(v, REASON_UNKNOWN_CA, 20, "resumed session's "
 		    "device certificate no longer chains to a configured CA "
 		    "(missing %s)", missing);
-	} else {
+	} else if (trust_check_crl(t, v, section, &peer)) {
 		if (x509_not_before(peer.certs[0], &nb) && now < nb) {
 			err = 13;
 		} else if (x509_not_after(peer.certs[0], &na) && now > na) {
@@ -626,9 +766,6 @@ trust_identity(const struct cfg *cfg, WOLFSSL *ssl, struct trust_verdict *v)
 
 	v->identity[0] = '\0';
 	v->identity_state = TRUST_IDENTITY_NONE;
-	if (cfg->mqtt.identity == CFG_IDENTITY_NONE) {
-		return;
-	}
 	peer = wolfSSL_get_peer_certificate(ssl);
 	if (peer == NULL) {
 		return;
@@ -646,7 +783,16 @@ trust_identity(const struct cfg *cfg, WOLFSSL *ssl, struct trust_verdict *v)
 		trust_identity_san(peer, GEN_URI, v);
 		break;
 	case CFG_IDENTITY_NONE:
+		/* No identity rules apply, but logs and per-CA sightings
+		 * still name the device: by its certificate's CN. */
+		x509_cn(peer, v->identity);
 		break;
+	}
+	if (v->identity[0] == '\0') {
+		char cn[X509_NAME_LEN];
+
+		x509_cn(peer, cn);
+		snprintf(v->cert_cn, sizeof(v->cert_cn), "%s", cn);
 	}
 	wolfSSL_X509_free(peer);
 }

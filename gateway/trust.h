@@ -50,7 +50,12 @@ struct trust_verdict {
 	int verify_err;            /* wolfSSL's verify error at the deciding depth */
 	char detail[TRUST_DETAIL_LEN];
 	enum trust_identity_state identity_state;
+	/* The identity per [mqtt] identity when identity_state is OK; with
+	 * identity = none, the certificate's CN (state NONE: no rules). */
 	char identity[TRUST_IDENTITY_LEN];
+	/* The CN, kept only when identity is empty (a missing or ambiguous
+	 * SAN), so logs and sightings can still name the device. */
+	char cert_cn[64];
 };
 
 struct trust;
@@ -79,6 +84,11 @@ void trust_refuse_no_cert(struct trust_verdict *v);
  * identity after a completed handshake. */
 void trust_identity(const struct cfg *cfg, WOLFSSL *ssl,
     struct trust_verdict *v);
+
+/* How long before a CRL's nextUpdate it is warned about: a quarter of the
+ * CRL's own validity (CRLs are often reissued weekly), at least a day. */
+struct x509_crl_file;
+int64_t trust_crl_warn_window(const struct x509_crl_file *crl);
 
 /* Number of CA sections (equal to cfg->ca_count). */
 size_t trust_ca_count(const struct trust *t);

@@ -1,0 +1,404 @@
+/*
+ * sightings.c - the per-CA device table and its state file (see
+ * sightings.h).
+ *
+ * The file is text, one device per line, so an operator can read it:
+ *
+ *	# certbridge device sightings v1: ca<TAB>device<TAB>first<TAB>last
+ *	legacy	dev-0042	1795861615	1796470015
+ *
+ * Times are epoch seconds (UTC). Device names are percent-escaped where a
+ * byte would break the format (tab, newline, %, control bytes).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sightings.h"
+#include "util.h"
+
+#define SIGHTINGS_HEADER "# certbridge device sightings v1: " \
+	"ca<TAB>device<TAB>first<TAB>last (epoch seconds, UTC)\n"
+#define SIGHTINGS_LINE_MAX 1024
+
+struct sightings_ca {
+	char *name;
+	struct sightings_counts counts;
+	struct sightings_ca *next;
+};
+
+struct sightings_entry {
+	struct sightings_ca *ca;
+	char *device;
+	int64_t first;
+	int64_t last;
+	struct sightings_entry *next;
+};
+
+struct sightings {
+	struct sightings_entry **buckets;
+	size_t nbuckets;
+	size_t count;
+	struct sightings_ca *cas;
+	bool dirty;
+};
+
+static uint64_t
+sightings_hash(const char *ca, const char *device)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (const char *p = ca; *p; p++) {
+		h = (h ^ (unsigned char)*p) * 1099511628211ull;
+	}
+	h = (h ^ 0xff) * 1099511628211ull;
+	for (const char *p = device; *p; p++) {
+		h = (h ^ (unsigned char)*p) * 1099511628211ull;
+	}
+	return h;
+}
+
+struct sightings *
+sightings_new(void)
+{
+	struct sightings *s = calloc(1, sizeof(*s));
+
+	if (s == NULL) {
+		return NULL;
+	}
+	s->nbuckets = 256;
+	s->buckets = calloc(s->nbuckets, sizeof(*s->buckets));
+	if (s->buckets == NULL) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void
+sightings_free(struct sightings *s)
+{
+	if (s == NULL) {
+		return;
+	}
+	for (size_t i = 0; i < s->nbuckets; i++) {
+		struct sightings_entry *e = s->buckets[i], *next;
+
+		for (; e != NULL; e = next) {
+			next = e->next;
+			free(e->device);
+			free(e);
+		}
+	}
+	while (s->cas != NULL) {
+		struct sightings_ca *c = s->cas;
+
+		s->cas = c->next;
+		free(c->name);
+		free(c);
+	}
+	free(s->buckets);
+	free(s);
+}
+
+static struct sightings_ca *
+sightings_ca(struct sightings *s, const char *name, bool create)
+{
+	struct sightings_ca *c;
+
+	for (c = s->cas; c != NULL; c = c->next) {
+		if (strcmp(c->name, name) == 0) {
+			return c;
+		}
+	}
+	if (!create || (c = calloc(1, sizeof(*c))) == NULL) {
+		return NULL;
+	}
+	c->name = strdup(name);
+	if (c->name == NULL) {
+		free(c);
+		return NULL;
+	}
+	c->next = s->cas;
+	s->cas = c;
+	return c;
+}
+
+/* Doubles the table when it holds more entries than buckets; on failure
+ * the table just stays denser. */
+static void
+sightings_grow(struct sightings *s)
+{
+	size_t n = s->nbuckets * 2;
+	struct sightings_entry **b = calloc(n, sizeof(*b));
+
+	if (b == NULL) {
+		return;
+	}
+	for (size_t i = 0; i < s->nbuckets; i++) {
+		struct sightings_entry *e = s->buckets[i], *next;
+
+		for (; e != NULL; e = next) {
+			size_t at = sightings_hash(e->ca->name, e->device) % n;
+
+			next = e->next;
+			e->next = b[at];
+			b[at] = e;
+		}
+	}
+	free(s->buckets);
+	s->buckets = b;
+	s->nbuckets = n;
+}
+
+/* Records a sighting spanning [first, last]; merges with what is known. */
+static void
+sightings_put(struct sightings *s, const char *ca_name, const char *device,
+    int64_t first, int64_t last)
+{
+	struct sightings_ca *ca = sightings_ca(s, ca_name, true);
+	struct sightings_entry *e;
+	size_t at;
+
+	if (ca == NULL) {
+		return;
+	}
+	at = sightings_hash(ca_name, device) % s->nbuckets;
+	for (e = s->buckets[at]; e != NULL; e = e->next) {
+		if (e->ca == ca && strcmp(e->device, device) == 0) {
+			if (first < e->first) {
+				e->first = first;
+			}
+			if (last > e->last) {
+				e->last = last;
+			}
+			s->dirty = true;
+			return;
+		}
+	}
+	e = calloc(1, sizeof(*e));
+	if (e == NULL || (e->device = strdup(device)) == NULL) {
+		free(e);
+		return;
+	}
+	e->ca = ca;
+	e->first = first;
+	e->last = last;
+	e->next = s->buckets[at];
+	s->buckets[at] = e;
+	s->count++;
+	s->dirty = true;
+	if (s->count > s->nbuckets) {
+		sightings_grow(s);
+	}
+}
+
+void
+sightings_note(struct sightings *s, const char *ca, const char *device,
+    int64_t now)
+{
+	struct sightings_ca *c;
+
+	sightings_put(s, ca, device, now, now);
+	c = sightings_ca(s, ca, false);
+	if (c != NULL) {
+		c->counts.admissions++;
+	}
+}
+
+void
+sightings_count_grace(struct sightings *s, const char *ca, bool expired)
+{
+	struct sightings_ca *c = sightings_ca(s, ca, true);
+
+	if (c == NULL) {
+		return;
+	}
+	if (expired) {
+		c->counts.grace_expired++;
+	} else {
+		c->counts.grace_skew++;
+	}
+}
+
+size_t
+sightings_devices_since(const struct sightings *s, const char *ca,
+    int64_t since)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->nbuckets; i++) {
+		for (struct sightings_entry *e = s->buckets[i]; e != NULL;
+		    e = e->next) {
+			if (e->last >= since && strcmp(e->ca->name, ca) == 0) {
+				n++;
+			}
+		}
+	}
+	return n;
+}
+
+int64_t
+sightings_last_seen(const struct sightings *s, const char *ca)
+{
+	int64_t last = 0;
+
+	for (size_t i = 0; i < s->nbuckets; i++) {
+		for (struct sightings_entry *e = s->buckets[i]; e != NULL;
+		    e = e->next) {
+			if (e->last > last && strcmp(e->ca->name, ca) == 0) {
+				last = e->last;
+			}
+		}
+	}
+	return last;
+}
+
+struct sightings_counts
+sightings_counts(const struct sightings *s, const char *ca)
+{
+	struct sightings_counts none = {0, 0, 0};
+	struct sightings_ca *c = sightings_ca((struct sightings *)(uintptr_t)s,
+	    ca, false);
+
+	return c != NULL ? c->counts : none;
+}
+
+bool
+sightings_dirty(const struct sightings *s)
+{
+	return s->dirty;
+}
+
+static void
+sightings_escape(FILE *f, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p <= ' ' || *p >= 0x7f || *p == '%') {
+			fprintf(f, "%%%02X", *p);
+		} else {
+			fputc(*p, f);
+		}
+	}
+}
+
+static bool
+sightings_unescape(char *s)
+{
+	char *w = s;
+
+	for (char *r = s; *r; r++) {
+		if (*r == '%') {
+			unsigned v;
+
+			if (sscanf(r + 1, "%2X", &v) != 1 || v == 0
+			    || r[1] == '\0' || r[2] == '\0') {
+				return false;
+			}
+			*w++ = (char)v;
+			r += 2;
+		} else {
+			*w++ = *r;
+		}
+	}
+	*w = '\0';
+	return w != s;
+}
+
+bool
+sightings_save(const struct sightings *s, const char *path, char *why,
+    size_t why_len)
+{
+	char tmp[4096];
+	FILE *f;
+	int fd;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd < 0 || (f = fdopen(fd, "w")) == NULL) {
+		snprintf(why, why_len, "cannot write \"%s\": %s", tmp,
+		    strerror(errno));
+		if (fd >= 0) {
+			close(fd);
+		}
+		return false;
+	}
+	fputs(SIGHTINGS_HEADER, f);
+	for (size_t i = 0; i < s->nbuckets; i++) {
+		for (struct sightings_entry *e = s->buckets[i]; e != NULL;
+		    e = e->next) {
+			fprintf(f, "%s\t", e->ca->name);
+			sightings_escape(f, e->device);
+			fprintf(f, "\t%" PRId64 "\t%" PRId64 "\n", e->first,
+			    e->last);
+		}
+	}
+	/* The rename publishes the file only once it is complete on disk,
+	 * so a crash leaves the old state or the new, never half of one. */
+	if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
+		snprintf(why, why_len, "cannot write \"%s\": %s", tmp,
+		    strerror(errno));
+		fclose(f);
+		unlink(tmp);
+		return false;
+	}
+	fclose(f);
+	if (rename(tmp, path) != 0) {
+		snprintf(why, why_len, "cannot rename \"%s\" to \"%s\": %s", tmp,
+		    path, strerror(errno));
+		unlink(tmp);
+		return false;
+	}
+	((struct sightings *)(uintptr_t)s)->dirty = false;
+	return true;
+}
+
+bool
+sightings_load(struct sightings *s, const char *path, size_t *skipped,
+    char *why, size_t why_len)
+{
+	char line[SIGHTINGS_LINE_MAX];
+	FILE *f;
+
+	*skipped = 0;
+	f = fopen(path, "r");
+	if (f == NULL) {
+		if (errno == ENOENT) {
+			return true;
+		}
+		snprintf(why, why_len, "cannot read \"%s\": %s", path,
+		    strerror(errno));
+		return false;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char *ca, *dev, *first, *last, *end1, *end2, *save = NULL;
+		long long a, b;
+
+		if (line[0] == '#' || line[0] == '\n') {
+			continue;
+		}
+		ca = strtok_r(line, "\t\n", &save);
+		dev = strtok_r(NULL, "\t\n", &save);
+		first = strtok_r(NULL, "\t\n", &save);
+		last = strtok_r(NULL, "\t\n", &save);
+		if (ca == NULL || dev == NULL || first == NULL || last == NULL
+		    || !sightings_unescape(dev)) {
+			(*skipped)++;
+			continue;
+		}
+		a = strtoll(first, &end1, 10);
+		b = strtoll(last, &end2, 10);
+		if (*end1 != '\0' || *end2 != '\0' || a <= 0 || b < a) {
+			(*skipped)++;
+			continue;
+		}
+		sightings_put(s, ca, dev, a, b);
+	}
+	fclose(f);
+	s->dirty = false;
+	return true;
+}
