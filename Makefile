@@ -161,9 +161,19 @@ run: deps
 
 # ---------------------------------------------------------------- install
 
+SYSCONFDIR ?= /etc
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+
+# The configuration is installed only where none exists: an upgrade never
+# overwrites a gateway's settings.
 install: build
-	install -d $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/certbridge
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	sed -e 's|/usr/local/bin/|$(PREFIX)/bin/|g' -e 's|/etc/certbridge/|$(SYSCONFDIR)/certbridge/|g' \
+		conf/certbridge.service > $(DESTDIR)$(UNITDIR)/certbridge.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/certbridge.service
+	test -e $(DESTDIR)$(SYSCONFDIR)/certbridge/certbridge.ini || \
+		install -m 0640 conf/certbridge.ini $(DESTDIR)$(SYSCONFDIR)/certbridge/certbridge.ini
 
 clean:
 	rm -rf build
