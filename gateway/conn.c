@@ -579,6 +579,12 @@ conn_tls_error(const struct conn *c)
 }
 
 int
+conn_sys_error(const struct conn *c)
+{
+	return c->sys_err;
+}
+
+int
 conn_peer_alert(const struct conn *c)
 {
 	return c->alert;

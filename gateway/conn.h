@@ -90,6 +90,8 @@ WOLFSSL *conn_ssl(struct conn *c);
 enum conn_fail conn_failure(const struct conn *c);
 /* wolfSSL error code of the failure (0 when none). */
 int conn_tls_error(const struct conn *c);
+/* errno of the failure (0 when the peer simply closed). */
+int conn_sys_error(const struct conn *c);
 /* The last TLS alert the peer sent during the failure, or -1. */
 int conn_peer_alert(const struct conn *c);
 

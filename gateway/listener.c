@@ -173,14 +173,16 @@ struct listener_set {
 	struct listener *items[LISTENER_SET_MAX];
 	bool reused[LISTENER_SET_MAX];   /* taken over from the old set */
 	size_t from[LISTENER_SET_MAX];   /* index in the old set when reused */
+	bool was_tls[LISTENER_SET_MAX];  /* what a reused listener served */
 	size_t count;
 };
 
+/* Same address: the socket is taken over whatever it serves now, so an
+ * address moving between listen and plain_listen is not rebound. */
 static bool
-listener_same(const struct listener *l, const struct parse_hostport *a,
-    bool tls)
+listener_same(const struct listener *l, const struct parse_hostport *a)
 {
-	return l != NULL && l->tls == tls && strcmp(l->addr.host, a->host) == 0
+	return l != NULL && strcmp(l->addr.host, a->host) == 0
 	    && strcmp(l->addr.port, a->port) == 0;
 }
 
@@ -191,6 +193,7 @@ listener_set_undo(struct listener_set *set, struct listener_set *old)
 {
 	for (size_t i = 0; i < set->count; i++) {
 		if (set->reused[i]) {
+			set->items[i]->tls = set->was_tls[i];
 			old->items[set->from[i]] = set->items[i];
 		} else {
 			listener_free(set->items[i]);
@@ -214,8 +217,10 @@ listener_set_add(struct listener_set *set, struct event_base *base,
 		return false;
 	}
 	for (i = 0; old != NULL && i < old->count; i++) {
-		if (listener_same(old->items[i], a, tls)) {
+		if (listener_same(old->items[i], a)) {
 			l = old->items[i];
+			set->was_tls[set->count] = l->tls;
+			l->tls = tls;
 			old->items[i] = NULL;
 			set->reused[set->count] = true;
 			set->from[set->count] = i;

@@ -348,10 +348,18 @@ server_drop_privileges(const char *user)
 	return true;
 }
 
+static bool
+server_same_path(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL)
+	    || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
 static void
 server_reload(struct server *srv)
 {
 	struct cfg_diag diag = {0};
+	bool moved;
 	struct gen *next;
 	struct log_line l;
 
@@ -380,11 +388,19 @@ server_reload(struct server *srv)
 		    "this takes a restart (privileges are dropped once)");
 	}
 	/* Sightings noted so far go to the old file before a new path
-	 * takes over. */
+	 * takes over; the new file then gets the whole table (merged with
+	 * what it already held), not only what comes next. */
 	server_save_sightings(srv);
+	moved = !server_same_path(srv->gen->cfg->gateway.state_file.path,
+	    next->cfg->gateway.state_file.path);
 	srv->generation++;
 	gen_unref(srv->gen);
 	srv->gen = next;
+	if (moved) {
+		server_load_sightings(srv);
+		sightings_touch(srv->sightings);
+		server_save_sightings(srv);
+	}
 	log_setup((enum log_level)next->cfg->gateway.log_level,
 	    (enum log_format)next->cfg->gateway.log_format);
 	upstream_set_rate(srv->upstream, next->cfg->upstream.connect_rate);

@@ -304,10 +304,13 @@ session_tls_reason(struct session *s, char *detail, size_t cap)
 		    "CA a chain it knows", what);
 		return REASON_PEER_REJECTED;
 	}
-	if (conn_failure(c) == CONN_FAIL_NONE || err == SOCKET_PEER_CLOSED_E) {
-		snprintf(detail, cap, "the device closed during the handshake; "
-		    "if it retries, compare its TLS versions and ciphers with "
-		    "[downstream] tls_versions and ciphers");
+	if (conn_failure(c) == CONN_FAIL_NONE || err == SOCKET_PEER_CLOSED_E
+	    || (err == SOCKET_ERROR_E && conn_sys_error(c) == 0)) {
+		snprintf(detail, cap, "the peer closed the connection during "
+		    "the TLS handshake without an alert (a port check, or a "
+		    "device that gave up); if a device keeps doing this, compare "
+		    "its TLS versions and ciphers with [downstream] "
+		    "tls_versions and ciphers");
 		return REASON_PROTOCOL;
 	}
 	snprintf(detail, cap, "%s; check the device's TLS versions and "

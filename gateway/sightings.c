@@ -268,6 +268,12 @@ sightings_counts(const struct sightings *s, const char *ca)
 	return c != NULL ? c->counts : none;
 }
 
+void
+sightings_touch(struct sightings *s)
+{
+	s->dirty = true;
+}
+
 bool
 sightings_dirty(const struct sightings *s)
 {

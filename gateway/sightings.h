@@ -53,6 +53,9 @@ int64_t sightings_last_seen(const struct sightings *s, const char *ca);
 struct sightings_counts sightings_counts(const struct sightings *s,
     const char *ca);
 
+/* Marks the table as changed (it must be written, e.g. to a new file). */
+void sightings_touch(struct sightings *s);
+
 /* Whether anything changed since the last save. */
 bool sightings_dirty(const struct sightings *s);
 

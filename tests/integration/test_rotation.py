@@ -1132,11 +1132,6 @@ def test_state_file_damaged_line_skipped(broker, make_gateway, tmp_path):
         now - 10, datetime.timezone.utc))[:16]), ev["_line"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "daemon bug: a reload that moves [gateway] state_file never writes the sightings to "
-    "the new path (server_reload saves them to the old path, which clears the dirty "
-    "flag; nothing marks the table dirty for the new path), so a restart on the new "
-    "path starts with no sightings"))
 def test_state_file_moved_by_reload_keeps_sightings(broker, make_gateway, pki, tmp_path):
     first, moved = tmp_path / "first.state", tmp_path / "moved.state"
     g = make_gateway(broker.port, {"gateway": {"state_file": str(first)}})
