@@ -8,13 +8,35 @@
 
 void
 relay_init(struct relay_dir *d, bool from_device, uint8_t version,
-    uint32_t max_packet)
+    uint32_t max_packet, struct metrics_traffic *totals)
 {
 	memset(d, 0, sizeof(*d));
+	d->totals = totals;
 	d->from_device = from_device;
 	d->version = version;
 	d->max_packet = max_packet;
 	d->await_connack = !from_device;
+}
+
+void
+relay_count(struct relay_dir *d, uint8_t type, size_t bytes)
+{
+	d->packets++;
+	d->by_type[type & 0x0f]++;
+	d->bytes += bytes;
+	if (d->totals != NULL) {
+		d->totals->packets[type & 0x0f]++;
+		d->totals->bytes += bytes;
+	}
+}
+
+static void
+relay_moved(struct relay_dir *d, size_t n)
+{
+	d->bytes += n;
+	if (d->totals != NULL) {
+		d->totals->bytes += n;
+	}
 }
 
 /* Holds the broker's first packet until it is whole, then decodes it. */
@@ -93,11 +115,14 @@ relay_move(struct relay_dir *d, struct evbuffer *src, struct evbuffer *dst)
 			d->left = fh.header_len + fh.remaining;
 			d->packets++;
 			d->by_type[fh.type & 0x0f]++;
+			if (d->totals != NULL) {
+				d->totals->packets[fh.type & 0x0f]++;
+			}
 			d->last_type = fh.type;
 			if (result == RELAY_CONNACK) {
 				n = d->left;
 				evbuffer_remove_buffer(src, dst, n);
-				d->bytes += n;
+				relay_moved(d, n);
 				d->left = 0;
 				return RELAY_CONNACK;
 			}
@@ -105,7 +130,7 @@ relay_move(struct relay_dir *d, struct evbuffer *src, struct evbuffer *dst)
 		n = avail < d->left ? avail : d->left;
 		evbuffer_remove_buffer(src, dst, n);
 		d->left -= (uint32_t)n;
-		d->bytes += n;
+		relay_moved(d, n);
 	}
 	return RELAY_OK;
 }

@@ -18,6 +18,7 @@
 
 #include <event2/buffer.h>
 
+#include "metrics.h"
 #include "mqtt.h"
 
 enum relay_rc {
@@ -37,13 +38,18 @@ struct relay_dir {
 	uint64_t bytes;
 	uint64_t packets;
 	uint64_t by_type[16];
+	struct metrics_traffic *totals; /* process-wide counters, or NULL */
 	struct mqtt_connack connack;
 	uint8_t last_type;
 	char why[MQTT_WHY_LEN];
 };
 
 void relay_init(struct relay_dir *d, bool from_device, uint8_t version,
-    uint32_t max_packet);
+    uint32_t max_packet, struct metrics_traffic *totals);
+
+/* Counts a packet certbridge itself put into this direction's stream (a
+ * CONNECT it re-encoded, a refusal CONNACK, a DISCONNECT 0x95). */
+void relay_count(struct relay_dir *d, uint8_t type, size_t bytes);
 
 /*
  * Moves whole and partial packets from src to dst until src holds only an

@@ -15,8 +15,10 @@
 #include <event2/event.h>
 
 #include "clock.h"
+#include "admin.h"
 #include "gen.h"
 #include "listener.h"
+#include "metrics.h"
 #include "parse.h"
 #include "log.h"
 #include "server.h"
@@ -46,6 +48,9 @@ struct server {
 	struct sightings *sightings;
 	struct event *state_timer;
 	struct watch *watch;
+	struct metrics *metrics;
+	struct admin *admin;
+	int64_t started_at;
 
 	struct session_list sessions;
 	size_t session_count;
@@ -83,6 +88,60 @@ struct watch *
 server_watch(struct server *srv)
 {
 	return srv->watch;
+}
+
+struct metrics *
+server_metrics(struct server *srv)
+{
+	return srv->metrics;
+}
+
+const struct listener_set *
+server_listeners(struct server *srv)
+{
+	return srv->listeners;
+}
+
+int64_t
+server_started_at(struct server *srv)
+{
+	return srv->started_at;
+}
+
+bool
+server_listening(struct server *srv)
+{
+	return !srv->stopping && srv->gen != NULL && srv->listeners != NULL
+	    && listener_set_count(srv->listeners) > 0;
+}
+
+/* (Re)binds the admin endpoint when its address changed; a failure keeps
+ * the old one (or none) and is logged, never fatal for devices. */
+static void
+server_admin(struct server *srv, const struct cfg *cfg)
+{
+	const char *want = cfg->gateway.admin_listen;
+	struct admin *next;
+	char why[320];
+
+	if (srv->admin != NULL && want != NULL
+	    && strcmp(admin_address(srv->admin), want) == 0) {
+		return;
+	}
+	admin_free(srv->admin);
+	srv->admin = NULL;
+	if (want == NULL) {
+		return;
+	}
+	next = admin_new(srv->base, srv, want, why, sizeof(why));
+	if (next == NULL) {
+		log_msg(LOG_ERROR, "admin-failed", "%s; the admin endpoint is "
+		    "off, devices are not affected", why);
+		return;
+	}
+	srv->admin = next;
+	log_msg(LOG_INFO, "admin-listening", "http://%s/ (/healthz, /metrics, "
+	    "/status)", want);
 }
 
 struct session_list *
@@ -138,25 +197,19 @@ server_log_diag(const struct cfg_diag *diag, const char *event)
 	}
 }
 
-/* Keys this version parses and checks but does not act on yet; saying so
- * at startup beats a silent no-op. */
-static void
-server_log_inactive(const struct cfg *cfg)
-{
-	if (cfg->gateway.admin_listen != NULL) {
-		log_msg(LOG_INFO, "not-yet-active", "[gateway] admin_listen "
-		    "(%s): the admin endpoint is not in this version",
-		    cfg->gateway.admin_listen);
-	}
-}
-
 static bool
 server_admit(void *arg)
 {
 	struct server *srv = arg;
 
-	return !srv->stopping
-	    && srv->session_count < srv->gen->cfg->gateway.max_connections;
+	if (srv->stopping) {
+		return false;
+	}
+	if (srv->session_count >= srv->gen->cfg->gateway.max_connections) {
+		metrics_refused(srv->metrics, REASON_LIMIT);
+		return false;
+	}
+	return true;
 }
 
 static void
@@ -365,6 +418,7 @@ server_reload(struct server *srv)
 
 	next = gen_load(srv->config_path, srv->generation + 1, &diag);
 	if (next == NULL) {
+		metrics_reload(srv->metrics, false);
 		server_log_diag(&diag, "reload-failed");
 		log_msg(LOG_ERROR, "reload-failed", "the new configuration has "
 		    "%zu problem(s); still serving generation %llu unchanged",
@@ -378,6 +432,7 @@ server_reload(struct server *srv)
 		log_msg(LOG_ERROR, "reload-failed", "the new listen addresses "
 		    "cannot be bound; still serving generation %llu unchanged",
 		    (unsigned long long)srv->generation);
+		metrics_reload(srv->metrics, false);
 		gen_unref(next);
 		return;
 	}
@@ -394,6 +449,7 @@ server_reload(struct server *srv)
 	moved = !server_same_path(srv->gen->cfg->gateway.state_file.path,
 	    next->cfg->gateway.state_file.path);
 	srv->generation++;
+	metrics_reload(srv->metrics, true);
 	gen_unref(srv->gen);
 	srv->gen = next;
 	if (moved) {
@@ -411,6 +467,7 @@ server_reload(struct server *srv)
 	}
 	server_log_sightings(srv);
 	watch_set_inventory(srv->watch, &next->inv);
+	server_admin(srv, next->cfg);
 }
 
 static void
@@ -483,6 +540,7 @@ server_new(const char *config_path, int *exit_code)
 	}
 	TAILQ_INIT(&srv->sessions);
 	srv->config_path = strdup(config_path);
+	srv->started_at = clock_wall_s();
 	srv->generation = 1;
 	srv->gen = gen_load(config_path, 1, &diag);
 	if (srv->gen == NULL) {
@@ -519,7 +577,8 @@ server_new(const char *config_path, int *exit_code)
 	    server_on_state_timer, srv);
 	srv->sightings = sightings_new();
 	srv->watch = watch_new(srv->base);
-	if (srv->watch == NULL || srv->dns == NULL || srv->upstream == NULL || srv->sig_hup == NULL
+	srv->metrics = metrics_new();
+	if (srv->metrics == NULL || srv->watch == NULL || srv->dns == NULL || srv->upstream == NULL || srv->sig_hup == NULL
 	    || srv->sig_term == NULL || srv->sig_int == NULL
 	    || srv->grace_timer == NULL || srv->state_timer == NULL
 	    || srv->sightings == NULL) {
@@ -541,11 +600,11 @@ server_new(const char *config_path, int *exit_code)
 		server_free(srv);
 		return NULL;
 	}
-	server_log_inactive(cfg);
 	server_check_fd_limit(cfg);
 	server_load_sightings(srv);
 	server_log_sightings(srv);
 	watch_set_inventory(srv->watch, &srv->gen->inv);
+	server_admin(srv, cfg);
 	{
 		struct timeval every = {SERVER_STATE_SAVE_S, 0};
 
@@ -577,6 +636,8 @@ server_free(struct server *srv)
 		session_close_all(&srv->sessions, REASON_SHUTDOWN, "exiting");
 		event_base_loop(srv->base, EVLOOP_NONBLOCK);
 	}
+	admin_free(srv->admin);
+	srv->admin = NULL;
 	if (srv->sig_hup != NULL) {
 		event_free(srv->sig_hup);
 	}
@@ -594,6 +655,7 @@ server_free(struct server *srv)
 	}
 	sightings_free(srv->sightings);
 	watch_free(srv->watch);
+	metrics_free(srv->metrics);
 	upstream_free(srv->upstream);
 	if (srv->dns != NULL) {
 		evdns_base_free(srv->dns, 1);

@@ -18,6 +18,7 @@ struct server;
 struct session;
 struct gen;
 struct upstream;
+struct listener_set;
 
 /* Exit codes of the daemon (SPEC.md). */
 enum server_exit {
@@ -40,6 +41,11 @@ struct gen *server_gen(struct server *srv);
 struct upstream *server_upstream(struct server *srv);
 struct sightings *server_sightings(struct server *srv);
 struct watch *server_watch(struct server *srv);
+struct metrics *server_metrics(struct server *srv);
+const struct listener_set *server_listeners(struct server *srv);
+int64_t server_started_at(struct server *srv);
+/* Whether the device listeners are bound and a configuration loaded. */
+bool server_listening(struct server *srv);
 
 /* Session registry, for drain at stop and for counting. The list itself
  * is linked by session.c; the server only stores it. */

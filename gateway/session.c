@@ -19,6 +19,7 @@
 #include "devcert.h"
 #include "gen.h"
 #include "log.h"
+#include "metrics.h"
 #include "mqttpolicy.h"
 #include "server.h"
 #include "sightings.h"
@@ -124,7 +125,11 @@ session_free(struct session *s)
 		upstream_cancel(server_upstream(s->srv), &s->wait);
 	}
 	conn_free(s->down);
+	if (s->up != NULL) {
+		metrics_connection(server_metrics(s->srv), METRICS_UPSTREAM, -1);
+	}
 	conn_free(s->up);
+	metrics_connection(server_metrics(s->srv), METRICS_DOWNSTREAM, -1);
 	if (s->connect_pkt != NULL) {
 		evbuffer_free(s->connect_pkt);
 	}
@@ -270,8 +275,10 @@ session_refuse_connack(struct session *s, uint8_t code, enum reason why,
 	size_t n = mqtt_connack_encode(s->version, code, pkt);
 
 	evbuffer_add(conn_output(s->down), pkt, n);
-	s->to_device.bytes += n;
-	s->to_device.packets++;
+	relay_count(&s->to_device, MQTT_CONNACK, n);
+	if (why == REASON_IDENTITY || why == REASON_UPSTREAM_UNAVAILABLE) {
+		metrics_refused(server_metrics(s->srv), why);
+	}
 	if (s->up != NULL) {
 		conn_set_reading(s->up, false);
 	}
@@ -325,6 +332,8 @@ session_handshake_failed(struct session *s)
 	char detail[TRUST_DETAIL_LEN + 64];
 	enum reason why = session_tls_reason(s, detail, sizeof(detail));
 
+	metrics_handshake(server_metrics(s->srv), METRICS_DOWNSTREAM, false,
+	    why);
 	if (session_log_begin(s, &l, LOG_WARN, "handshake-failed")) {
 		log_str(&l, "side", "downstream");
 		log_str(&l, "reason", reason_slug(why));
@@ -347,6 +356,7 @@ session_note_sighting(struct session *s)
 		return;
 	}
 	ca = s->gen->cfg->cas[v->ca_index].name;
+	sightings_count_admission(seen, ca);
 	device = v->identity[0] != '\0' ? v->identity : v->cert_cn;
 	if (device[0] != '\0') {
 		sightings_note(seen, ca, device, clock_wall_s());
@@ -387,6 +397,10 @@ session_admitted(struct session *s)
 		}
 	}
 	s->identified = true;
+	if (ssl != NULL) {
+		metrics_handshake(server_metrics(s->srv), METRICS_DOWNSTREAM,
+		    true, REASON_NONE);
+	}
 	if (s->verdict.grace == TRUST_GRACE_SKEW) {
 		kind = "skew";
 	} else if (s->verdict.grace == TRUST_GRACE_EXPIRED) {
@@ -552,11 +566,11 @@ session_read_connect(struct session *s)
 	if (!session_upstream_identity_ok(s, &c)) {
 		return;
 	}
-	relay_init(&s->to_broker, true, s->version, cfg->mqtt.max_packet_size);
+	relay_init(&s->to_broker, true, s->version, cfg->mqtt.max_packet_size,
+	    metrics_traffic(server_metrics(s->srv), true));
 	relay_init(&s->to_device, false, s->version,
-	    cfg->mqtt.max_packet_size);
-	s->to_broker.packets = 1;
-	s->to_broker.by_type[MQTT_CONNECT] = 1;
+	    cfg->mqtt.max_packet_size,
+	    metrics_traffic(server_metrics(s->srv), false));
 	session_upstream_begin(s);
 }
 
@@ -709,6 +723,7 @@ session_start(struct server *srv, struct gen *gen, int fd,
 		log_str(&l, "tls", tls ? "yes" : "no");
 		log_end(&l);
 	}
+	metrics_connection(server_metrics(srv), METRICS_DOWNSTREAM, 1);
 	session_arm(s, gen->cfg->downstream.handshake_timeout_ms);
 	conn_start(s->down, false);
 	return true;

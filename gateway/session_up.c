@@ -20,6 +20,7 @@
 #include "clock.h"
 #include "devcert.h"
 #include "gen.h"
+#include "metrics.h"
 #include "parse.h"
 #include "server.h"
 #include "session_int.h"
@@ -155,6 +156,8 @@ session_up_failed(struct session *s)
 
 	if (conn_failure(s->up) == CONN_FAIL_TLS) {
 		why = session_up_tls_reason(s, detail, sizeof(detail));
+		metrics_handshake(server_metrics(s->srv), METRICS_UPSTREAM, false,
+		    why);
 		session_upstream_failed(s, "handshake-failed", why, detail);
 		return;
 	}
@@ -260,6 +263,7 @@ session_upstream_fd(void *arg, int fd, const char *why)
 		    "out of memory");
 		return;
 	}
+	metrics_connection(server_metrics(s->srv), METRICS_UPSTREAM, 1);
 	conn_start(s->up, true);
 }
 
@@ -312,10 +316,13 @@ session_up_ready(struct session *s)
 		snprintf(broker, sizeof(broker), "%s:%s", a->host, a->port);
 		watch_upstream_chain(server_watch(s->srv), ssl, broker);
 	}
+	relay_count(&s->to_broker, MQTT_CONNECT,
+	    evbuffer_get_length(s->connect_pkt));
 	evbuffer_add_buffer(conn_output(s->up), s->connect_pkt);
 	evbuffer_free(s->connect_pkt);
 	s->connect_pkt = NULL;
-	s->to_broker.bytes += evbuffer_get_length(conn_output(s->up));
+	metrics_handshake(server_metrics(s->srv), METRICS_UPSTREAM, true,
+	    REASON_NONE);
 	session_set_state(s, SESSION_WAIT_CONNACK);
 	if (s->device_gone) {
 		/* The device left while the broker connection was being
@@ -387,8 +394,7 @@ session_too_big(struct session *s, const char *why)
 		    MQTT_RC_V5_PACKET_TOO_LARGE, pkt);
 
 		evbuffer_add(conn_output(s->down), pkt, n);
-		s->to_device.bytes += n;
-		s->to_device.packets++;
+		relay_count(&s->to_device, MQTT_DISCONNECT, n);
 		session_drain(s, s->down, REASON_PACKET_TOO_LARGE, why);
 		return;
 	}

@@ -201,10 +201,14 @@ void
 sightings_note(struct sightings *s, const char *ca, const char *device,
     int64_t now)
 {
-	struct sightings_ca *c;
-
 	sightings_put(s, ca, device, now, now);
-	c = sightings_ca(s, ca, false);
+}
+
+void
+sightings_count_admission(struct sightings *s, const char *ca)
+{
+	struct sightings_ca *c = sightings_ca(s, ca, true);
+
 	if (c != NULL) {
 		c->counts.admissions++;
 	}

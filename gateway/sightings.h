@@ -44,6 +44,8 @@ bool sightings_save(const struct sightings *s, const char *path, char *why,
 void sightings_note(struct sightings *s, const char *ca, const char *device,
     int64_t now);
 void sightings_count_grace(struct sightings *s, const char *ca, bool expired);
+/* Counts one device admitted by ca (its certbridge_device_auth_total). */
+void sightings_count_admission(struct sightings *s, const char *ca);
 
 /* Distinct devices of ca last seen at or after since. */
 size_t sightings_devices_since(const struct sightings *s, const char *ca,

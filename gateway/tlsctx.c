@@ -6,6 +6,7 @@
  * from the INI is refused when it names any of them.
  */
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <wolfssl/options.h>
@@ -126,6 +127,25 @@ tlsctx_report_dates(const struct cfg *cfg, struct cfg_diag *diag,
 	return ok || !as_errors;
 }
 
+/* A private key others can read is one copy away from a forged gateway:
+ * say so (a warning: the file still works). */
+static void
+tlsctx_check_key_mode(const struct cfg *cfg, struct cfg_diag *diag,
+    const char *where, unsigned line, const char *key_path)
+{
+	struct stat st;
+
+	if (stat(key_path, &st) != 0 || (st.st_mode & (S_IRWXG | S_IRWXO))
+	    == 0) {
+		return;
+	}
+	cfg_diag_add(diag, false, "%s:%u: %s: warning: the private key \"%s\" "
+	    "can be read by %s (mode %04o); chmod 600 it, owned by the user "
+	    "certbridge runs as", cfg->path, line, where, key_path,
+	    (st.st_mode & S_IRWXO) ? "others" : "its group",
+	    (unsigned)(st.st_mode & 07777));
+}
+
 /*
  * Loads a certificate file the gateway presents (or trusts) and checks what
  * an operator would want to know before a device finds out: that it
@@ -134,9 +154,11 @@ tlsctx_report_dates(const struct cfg *cfg, struct cfg_diag *diag,
  */
 static bool
 tlsctx_check_file(const struct cfg *cfg, struct cfg_diag *diag,
-    const char *where, const struct cfg_file *file, const char *key_path,
+    const char *where, const struct cfg_file *file, const struct cfg_file *key,
     bool want_ca)
 {
+	const char *key_path = key != NULL ? key->path : NULL;
+	char key_where[64];
 	struct x509_list list;
 	char why[X509_WHY_LEN], subject[X509_NAME_LEN];
 	bool ok = true;
@@ -152,6 +174,13 @@ tlsctx_check_file(const struct cfg *cfg, struct cfg_diag *diag,
 		    "the private key of the first certificate in \"%s\"",
 		    cfg->path, file->line, where, why, file->path);
 		ok = false;
+	}
+	if (key_path != NULL) {
+		/* "[downstream] cert" -> "[downstream] key" */
+		snprintf(key_where, sizeof(key_where), "%.*s key",
+		    (int)(strchr(where, ']') - where + 1), where);
+		tlsctx_check_key_mode(cfg, diag, key_where, key->line,
+		    key_path);
 	}
 	for (size_t i = 0; i < list.count; i++) {
 		x509_subject(list.certs[i], subject);
@@ -326,7 +355,7 @@ tlsctx_downstream_new(const struct cfg *cfg, struct cfg_diag *diag)
 	bool ok;
 
 	ok = tlsctx_check_file(cfg, diag, "[downstream] cert",
-	    &cfg->downstream.cert, cfg->downstream.key.path, false);
+	    &cfg->downstream.cert, &cfg->downstream.key, false);
 	ctx = wolfSSL_CTX_new(wolfSSLv23_server_method());
 	if (ctx == NULL) {
 		cfg_diag_add(diag, true, "%s: out of memory", cfg->path);
@@ -440,7 +469,7 @@ tlsctx_upstream_new(const struct cfg *cfg, struct cfg_diag *diag)
 	ok = tlsctx_check_file(cfg, diag, "[upstream] ca", ca, NULL, true);
 	if (cfg->upstream.cert.path != NULL
 	    && !tlsctx_check_file(cfg, diag, "[upstream] cert",
-	    &cfg->upstream.cert, cfg->upstream.key.path, false)) {
+	    &cfg->upstream.cert, &cfg->upstream.key, false)) {
 		ok = false;
 	}
 	ctx = wolfSSL_CTX_new(wolfSSLv23_client_method());

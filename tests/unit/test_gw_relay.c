@@ -56,7 +56,7 @@ test_moves_whole_packets_and_counts_types(void **state)
 	struct relay_dir d;
 	uint8_t out[32];
 
-	relay_init(&d, true, 4, 1024);
+	relay_init(&d, true, 4, 1024, NULL);
 	evbuffer_add(b->src, publish_qos0, sizeof(publish_qos0));
 	evbuffer_add(b->src, pingreq, sizeof(pingreq));
 	assert_int_equal(relay_move(&d, b->src, b->dst), RELAY_OK);
@@ -80,7 +80,7 @@ test_streams_partial_packets(void **state)
 	struct bufs *b = *state;
 	struct relay_dir d;
 
-	relay_init(&d, true, 4, 1024);
+	relay_init(&d, true, 4, 1024, NULL);
 	evbuffer_add(b->src, publish_qos0, 1);
 	assert_int_equal(relay_move(&d, b->src, b->dst), RELAY_OK);
 	assert_int_equal(evbuffer_get_length(b->dst), 0);
@@ -104,7 +104,7 @@ test_large_packet_needs_no_whole_buffer(void **state)
 	uint8_t chunk[1000];
 
 	memset(chunk, 'x', sizeof(chunk));
-	relay_init(&d, true, 4, 300000);
+	relay_init(&d, true, 4, 300000, NULL);
 	evbuffer_add(b->src, head, sizeof(head));
 	evbuffer_add(b->src, chunk, sizeof(chunk));
 	assert_int_equal(relay_move(&d, b->src, b->dst), RELAY_OK);
@@ -120,7 +120,7 @@ test_too_big_moves_nothing(void **state)
 	struct relay_dir d;
 	uint8_t head[] = {0x30, 0xc0, 0x9a, 0x0c};
 
-	relay_init(&d, true, 4, 100000);
+	relay_init(&d, true, 4, 100000, NULL);
 	evbuffer_add(b->src, pingreq, sizeof(pingreq));
 	evbuffer_add(b->src, head, sizeof(head));
 	assert_int_equal(relay_move(&d, b->src, b->dst), RELAY_TOO_BIG);
@@ -136,7 +136,7 @@ test_bad_length_is_malformed(void **state)
 	struct relay_dir d;
 	uint8_t bad[] = {0x30, 0xff, 0xff, 0xff, 0xff, 0x01};
 
-	relay_init(&d, true, 4, 0);
+	relay_init(&d, true, 4, 0, NULL);
 	evbuffer_add(b->src, bad, sizeof(bad));
 	assert_int_equal(relay_move(&d, b->src, b->dst), RELAY_MALFORMED);
 	assert_int_equal(evbuffer_get_length(b->dst), 0);
@@ -149,7 +149,7 @@ test_second_connect_from_device(void **state)
 	struct relay_dir d;
 	uint8_t connect_head[] = {0x10, 0x0c};
 
-	relay_init(&d, true, 4, 1024);
+	relay_init(&d, true, 4, 1024, NULL);
 	evbuffer_add(b->src, connect_head, sizeof(connect_head));
 	assert_int_equal(relay_move(&d, b->src, b->dst),
 	    RELAY_SECOND_CONNECT);
@@ -164,7 +164,7 @@ test_connack_held_until_whole(void **state)
 	struct bufs *b = *state;
 	struct relay_dir d;
 
-	relay_init(&d, false, 5, 1024);
+	relay_init(&d, false, 5, 1024, NULL);
 	evbuffer_add(b->src, connack_v5_ka, 5);
 	assert_int_equal(relay_move(&d, b->src, b->dst), RELAY_OK);
 	assert_int_equal(evbuffer_get_length(b->dst), 0);
@@ -188,7 +188,7 @@ test_connack_v311_refusal_code(void **state)
 	struct relay_dir d;
 	uint8_t refused[] = {0x20, 0x02, 0x00, 0x05};
 
-	relay_init(&d, false, 4, 1024);
+	relay_init(&d, false, 4, 1024, NULL);
 	evbuffer_add(b->src, refused, sizeof(refused));
 	assert_int_equal(relay_move(&d, b->src, b->dst), RELAY_CONNACK);
 	assert_int_equal(d.connack.code, 5);
@@ -202,7 +202,7 @@ test_broker_side_does_not_hold_after_connack(void **state)
 	struct bufs *b = *state;
 	struct relay_dir d;
 
-	relay_init(&d, false, 4, 1024);
+	relay_init(&d, false, 4, 1024, NULL);
 	evbuffer_add(b->src, connack_ok_v311, sizeof(connack_ok_v311));
 	assert_int_equal(relay_move(&d, b->src, b->dst), RELAY_CONNACK);
 	evbuffer_add(b->src, publish_qos0, 3);

@@ -50,7 +50,10 @@ test_counts_distinct_devices_per_ca_in_a_window(void **state)
 	assert_int_equal(sightings_devices_since(s, "gone", 0), 0);
 	assert_int_equal(sightings_last_seen(s, "old"), 5000);
 	assert_int_equal(sightings_last_seen(s, "gone"), 0);
-	assert_int_equal(sightings_counts(s, "old").admissions, 3);
+	assert_int_equal(sightings_counts(s, "old").admissions, 0);
+	sightings_count_admission(s, "old");
+	sightings_count_admission(s, "old");
+	assert_int_equal(sightings_counts(s, "old").admissions, 2);
 	sightings_free(s);
 }
 
