@@ -167,9 +167,11 @@ UNITDIR    ?= $(PREFIX)/lib/systemd/system
 # The configuration is installed only where none exists: an upgrade never
 # overwrites a gateway's settings.
 install: build
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/certbridge
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/certbridge \
+		$(DESTDIR)$(PREFIX)/share/doc/certbridge
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
-	sed -e 's|/usr/local/bin/|$(PREFIX)/bin/|g' -e 's|/etc/certbridge/|$(SYSCONFDIR)/certbridge/|g' \
+	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/certbridge/README.md
+	sed -e 's|/usr/local/|$(PREFIX)/|g' -e 's|/etc/certbridge/|$(SYSCONFDIR)/certbridge/|g' \
 		conf/certbridge.service > $(DESTDIR)$(UNITDIR)/certbridge.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/certbridge.service
 	test -e $(DESTDIR)$(SYSCONFDIR)/certbridge/certbridge.ini || \

@@ -10,7 +10,7 @@ set -eu
 BUILD_PKGS="gcc make libc6-dev pkg-config libwolfssl-dev libevent-dev libinih-dev"
 TEST_PKGS="libcmocka-dev mosquitto mosquitto-clients openssl python3 python3-pytest \
 python3-paho-mqtt python3-cryptography python3-prometheus-client clang \
-libclang-rt-14-dev valgrind procps coreutils"
+libclang-rt-14-dev valgrind procps coreutils python3-yaml yamllint systemd"
 
 case "${1:-all}" in
 build) PKGS=$BUILD_PKGS ;;

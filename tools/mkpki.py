@@ -19,7 +19,7 @@ As a module (tests do `sys.path.insert(0, "<repo>/tools"); import mkpki`):
 As a command (dates: ISO 8601 UTC `2027-06-30[T12:00:00Z]`, or relative to
 now: `-2d`, `+2h`, `+30m`, `+10s`, `now`):
 
-    mkpki.py lab OUTDIR [--force]
+    mkpki.py lab OUTDIR [--force] [--broker-name NAME]...
     mkpki.py ca   --out DIR --name NAME --cn CN [--issuer DIR/NAME] [--not-before D] [--not-after D]
     mkpki.py leaf --out DIR --name NAME --cn CN --issuer DIR/NAME [--usage server|client|both]
                   [--dns N]... [--ip A]... [--uri U]... [--not-before D] [--not-after D] [--chain]
@@ -32,7 +32,11 @@ are written 0644, private keys 0600.
 it is idempotent: when OUTDIR/.complete exists and every certificate that is
 meant to be valid stays valid for more than 7 days, nothing is rewritten
 (only dev-future is re-issued once its notBefore has passed, so it stays a
-not-yet-valid certificate).
+not-yet-valid certificate). `--broker-name NAME` (repeatable) adds DNS:NAME to
+the SANs of the broker and gateway leaves, which otherwise carry only
+localhost and 127.0.0.1: the docker lab (docker/compose.yaml) reaches them by
+service name (`broker`, `certbridge`). A lab whose leaves lack a requested name
+is regenerated.
 """
 
 import argparse
@@ -384,9 +388,35 @@ def _issue_dev_future(outdir, ca_old):
     write_pair(outdir, "dev-future", dev)
 
 
-def lab_is_fresh(outdir):
+# The leaves that --broker-name names go into.
+_LAB_NAMED_LEAVES = ("broker.pem", "gateway.pem")
+_DNS_NAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                       r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+
+
+def _lab_names(broker_names):
+    """The extra DNS names, checked, without duplicates, in order."""
+    out = []
+    for n in broker_names or ():
+        if not _DNS_NAME.match(n):
+            raise ValueError("--broker-name %r is not a DNS host name" % n)
+        if n != "localhost" and n not in out:
+            out.append(n)
+    return out
+
+
+def _dns_sans(cert):
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return []
+    return ext.value.get_values_for_type(x509.DNSName)
+
+
+def lab_is_fresh(outdir, broker_names=()):
     """True when OUTDIR holds a complete lab whose certificates (except the
-    deliberately invalid ones) stay valid for more than 7 days."""
+    deliberately invalid ones) stay valid for more than 7 days, and whose
+    broker and gateway leaves carry every name of broker_names."""
     if not os.path.exists(os.path.join(outdir, ".complete")):
         return False
     limit = now() + _FRESH_MARGIN
@@ -399,19 +429,27 @@ def lab_is_fresh(outdir):
                 for c in load_certs(p):
                     if not_after(c) <= limit or not_before(c) > now():
                         return False
+        names = _lab_names(broker_names)
+        if names:
+            for f in _LAB_NAMED_LEAVES:
+                have = _dns_sans(load_cert(os.path.join(outdir, f)))
+                if any(n not in have for n in names):
+                    return False
     except (OSError, ValueError):
         return False
     return True
 
 
-def lab(outdir, force=False, quiet=True):
+def lab(outdir, force=False, quiet=True, broker_names=()):
     """Writes the standard lab layout into outdir (created if needed).
     Returns outdir. Does nothing when the lab there is complete and fresh
-    (see lab_is_fresh), unless force."""
+    (see lab_is_fresh), unless force. broker_names: extra DNS SANs for the
+    broker and gateway leaves (besides localhost and 127.0.0.1)."""
     outdir = os.path.abspath(os.fspath(outdir))
+    names = _lab_names(broker_names)
     os.makedirs(outdir, exist_ok=True)
     marker = os.path.join(outdir, ".complete")
-    if not force and lab_is_fresh(outdir):
+    if not force and lab_is_fresh(outdir, names):
         # Keep dev-future in the future (it is meant to be not-yet-valid).
         try:
             fut = load_cert(os.path.join(outdir, "dev-future.pem"))
@@ -437,12 +475,13 @@ def lab(outdir, force=False, quiet=True):
     # trusts for client certificates, with the gateway's upstream identity.
     cloud_root = make_ca(LAB_NAMES["cloud-root"])
     cloud_int = make_ca(LAB_NAMES["cloud-int"], issuer=cloud_root, path_length=0)
-    broker = make_leaf("localhost", cloud_int, usage="server", dns=["localhost"], ips=[ip])
+    broker = make_leaf("localhost", cloud_int, usage="server", dns=["localhost"] + names,
+                       ips=[ip])
     cloud_client_ca = make_ca(LAB_NAMES["cloud-client-ca"])
     gw_up = make_leaf("certbridge-gateway", cloud_client_ca, usage="client")
     # The gateway's device-facing certificate, under the old device CA so
     # devices that trust only ca-old.pem accept it.
-    gw = make_leaf("localhost", ca_old, usage="server", dns=["localhost"], ips=[ip])
+    gw = make_leaf("localhost", ca_old, usage="server", dns=["localhost"] + names, ips=[ip])
     # Devices.
     dev_old = make_leaf("dev-old-1", ca_old, usage="client")
     dev_new = make_leaf("dev-new-1", ca_new_int, usage="client")
@@ -480,7 +519,7 @@ def lab(outdir, force=False, quiet=True):
 
 
 def _cmd_lab(a):
-    lab(a.outdir, force=a.force, quiet=False)
+    lab(a.outdir, force=a.force, quiet=False, broker_names=a.broker_name)
 
 
 def _cmd_ca(a):
@@ -522,6 +561,8 @@ def main(argv=None):
     s = sub.add_parser("lab", help="write the standard lab layout into OUTDIR")
     s.add_argument("outdir")
     s.add_argument("--force", action="store_true", help="regenerate even if complete")
+    s.add_argument("--broker-name", action="append", default=[], metavar="NAME",
+                   help="also put DNS:NAME in the broker and gateway leaves (repeatable)")
     s.set_defaults(func=_cmd_lab)
 
     def dates(s):
