@@ -177,12 +177,46 @@ static bool
 session_up_expect_name(WOLFSSL *ssl, const char *name)
 {
 	if (tlsctx_is_ip(name)) {
-		return wolfSSL_X509_VERIFY_PARAM_set1_ip_asc(
-		    wolfSSL_get0_param(ssl), name) == WOLFSSL_SUCCESS;
+		return true; /* checked after the handshake: session_up_ip_ok */
 	}
 	return wolfSSL_UseSNI(ssl, WOLFSSL_SNI_HOST_NAME, name,
 	    (unsigned short)strlen(name)) == WOLFSSL_SUCCESS
 	    && wolfSSL_check_domain_name(ssl, name) == WOLFSSL_SUCCESS;
+}
+
+/*
+ * An IP address in [upstream] sni must be an IP SAN of the broker's
+ * certificate. wolfSSL 5.5.4 skips its X509_VERIFY_PARAM address check
+ * whenever a verify callback is installed (ours records the chain), so the
+ * check is made here, on the verified leaf, before anything is sent.
+ */
+static bool
+session_up_ip_ok(struct session *s, WOLFSSL *ssl)
+{
+	const char *ip = s->gen->cfg->upstream.sni;
+	WOLFSSL_X509 *leaf;
+	bool ok;
+	char detail[320];
+
+	if (!tlsctx_is_ip(ip)) {
+		return true;
+	}
+	leaf = wolfSSL_get_peer_certificate(ssl);
+	ok = leaf != NULL && wolfSSL_X509_check_ip_asc(leaf, ip, 0) == 1;
+	if (leaf != NULL) {
+		wolfSSL_X509_free(leaf);
+	}
+	if (ok) {
+		return true;
+	}
+	snprintf(detail, sizeof(detail), "the broker's certificate is not "
+	    "valid for the address %s (no such IP SAN); set [upstream] sni to "
+	    "a name or address in its certificate", ip);
+	metrics_handshake(server_metrics(s->srv), METRICS_UPSTREAM, false,
+	    REASON_NAME_MISMATCH);
+	session_upstream_failed(s, "handshake-failed", REASON_NAME_MISMATCH,
+	    detail);
+	return false;
 }
 
 /* With device_certs, a device with its own pair connects upstream as
@@ -299,6 +333,9 @@ session_up_ready(struct session *s)
 	struct log_line l;
 	WOLFSSL *ssl = conn_ssl(s->up);
 
+	if (!session_up_ip_ok(s, ssl)) {
+		return;
+	}
 	if (session_log_begin(s, &l, LOG_DEBUG, "upstream-connected")) {
 		log_str(&l, "tls", wolfSSL_get_version(ssl));
 		log_str(&l, "client_cert", s->up_cert == DEVCERT_DEVICE

@@ -318,6 +318,29 @@ def test_broker_chain_refused(make_broker, make_gateway, pki, tmp_path, case):
     assert not broker_clients(b, bmark), b.report()
 
 
+def test_broker_address_checked_against_ip_sans(broker, make_gateway, pki):
+    """[upstream] sni as an address: the broker's certificate (IP SAN
+    127.0.0.1 only) is accepted when 127.0.0.1 is expected and refused when
+    127.0.0.2 is (same broker, same address connected to: only the
+    expected name differs)."""
+    good = make_gateway(broker.port, {"upstream": {"sni": "127.0.0.1"}})
+    c = PahoClient(good.port, pki.device(DEVICE), "311", client_id="ipsan-" + uid())
+    try:
+        assert c.connect(timeout=t(10)) == 0
+    finally:
+        c.close()
+    bad = make_gateway(broker.port, {"upstream": {"sni": "127.0.0.2",
+                                                  "connect_timeout": seconds_setting(5)}})
+    bmark = broker.mark()
+    for version in VERSIONS:
+        mark = bad.mark()
+        connect_unavailable(bad.port, pki.device(DEVICE), version, bound=t(5) + 3)
+        ev = bad.wait_event("handshake-failed", since=mark, side="upstream")
+        assert ev.get("reason") == "name-mismatch", ev["_line"]
+        assert "127.0.0.2" in ev.get("detail", ""), ev["_line"]
+    assert not broker_clients(broker, bmark), broker.report()
+
+
 # ---------------------------------------------------------------- 4. the storm
 
 STORM = 40
