@@ -4,6 +4,7 @@
  * PEM bundles are split here rather than by wolfSSL's BIO reader so that an
  * error can name the block ("certificate 2 of 3") the operator must fix.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 #include <wolfssl/openssl/evp.h>
+#include <wolfssl/openssl/x509v3.h>
 
 #include "util.h"
 #include "x509.h"
@@ -400,5 +402,69 @@ x509_verify_error_text(int err)
 		return "host name mismatch";
 	default:
 		return "certificate verification failed";
+	}
+}
+
+/* One SAN for x509_san_text; false for types a host is not matched
+ * against. */
+static bool
+x509_san_one(WOLFSSL_GENERAL_NAME *gn, char *out, size_t cap)
+{
+	WOLFSSL_ASN1_STRING *s;
+	const unsigned char *d;
+	int len;
+
+	if (gn->type == GEN_DNS && (s = gn->d.dNSName) != NULL) {
+		len = wolfSSL_ASN1_STRING_length(s);
+		d = wolfSSL_ASN1_STRING_data(s);
+		snprintf(out, cap, "DNS:%.*s", len > 0 && d != NULL ? len : 0,
+		    d != NULL ? (const char *)d : "");
+		return true;
+	}
+	if (gn->type == GEN_IPADD && (s = gn->d.iPAddress) != NULL) {
+		char ip[INET6_ADDRSTRLEN];
+
+		len = wolfSSL_ASN1_STRING_length(s);
+		d = wolfSSL_ASN1_STRING_data(s);
+		if (d == NULL || (len != 4 && len != 16)
+		    || inet_ntop(len == 4 ? AF_INET : AF_INET6, d, ip,
+		    sizeof(ip)) == NULL) {
+			snprintf(out, cap, "IP:(%d bytes, not an address)", len);
+		} else {
+			snprintf(out, cap, "IP:%s", ip);
+		}
+		return true;
+	}
+	return false;
+}
+
+void
+x509_san_text(WOLFSSL_X509 *cert, char *out, size_t cap)
+{
+	WOLFSSL_GENERAL_NAMES *names;
+	char one[300];
+	size_t used = 0;
+
+	if (cap == 0) {
+		return;
+	}
+	out[0] = '\0';
+	names = wolfSSL_X509_get_ext_d2i(cert, NID_subject_alt_name, NULL,
+	    NULL);
+	for (int i = 0; names && i < wolfSSL_sk_GENERAL_NAME_num(names); i++) {
+		WOLFSSL_GENERAL_NAME *gn = wolfSSL_sk_GENERAL_NAME_value(names,
+		    i);
+
+		if (gn == NULL || !x509_san_one(gn, one, sizeof(one))) {
+			continue;
+		}
+		snprintf(out + used, cap - used, "%s%s", used ? ", " : "", one);
+		used = strlen(out);
+		if (used + 1 >= cap) {
+			break;
+		}
+	}
+	if (names != NULL) {
+		wolfSSL_GENERAL_NAMES_free(names);
 	}
 }

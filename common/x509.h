@@ -77,4 +77,11 @@ void x509_crl_free(struct x509_crl_file *crl);
  * has no text for several of them (13, 14). Never NULL. */
 const char *x509_verify_error_text(int err);
 
+/* The subject alternative names of cert a verifier matches a host against,
+ * as "DNS:localhost, IP:127.0.0.1" (IPv6 in its short form), in the order
+ * wolfSSL returns them (not necessarily the order written); other SAN
+ * types are left out. Empty when there are none. The names are the
+ * certificate's bytes: escape them before printing. */
+void x509_san_text(WOLFSSL_X509 *cert, char *out, size_t cap);
+
 #endif
