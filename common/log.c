@@ -124,19 +124,33 @@ log_put_escaped(struct log_line *l, const unsigned char *v, size_t n)
 	}
 }
 
+enum {
+	LOG_AT_FIELD = 0,
+	LOG_AT_VALUE = 1,
+	LOG_AT_QUOTED = 2,
+};
+
+/* A key and its separator go in whole or not at all. */
 static void
 log_key(struct log_line *l, const char *key)
 {
+	char tmp[96];
+	int n;
+
 	if (active_format == LOG_JSON) {
-		log_put(l, l->len > 1 ? ",\"" : "\"", l->len > 1 ? 2 : 1);
-		log_put(l, key, strlen(key));
-		log_put(l, "\":", 2);
+		n = snprintf(tmp, sizeof(tmp), "%s\"%s\":", l->len > 1 ? ","
+		    : "", key);
 	} else {
-		if (l->len > 0) {
-			log_putc(l, ' ');
-		}
-		log_put(l, key, strlen(key));
-		log_putc(l, '=');
+		n = snprintf(tmp, sizeof(tmp), "%s%s=", l->len > 0 ? " " : "",
+		    key);
+	}
+	if (n < 0 || (size_t)n >= sizeof(tmp)) {
+		l->truncated = true;
+		return;
+	}
+	log_put(l, tmp, (size_t)n);
+	if (!l->truncated) {
+		l->at = LOG_AT_VALUE;
 	}
 }
 
@@ -153,10 +167,16 @@ log_bytes(struct log_line *l, const char *key, const void *value, size_t len)
 	log_key(l, key);
 	if (quote) {
 		log_putc(l, '"');
+		if (!l->truncated) {
+			l->at = LOG_AT_QUOTED;
+		}
 	}
 	log_put_escaped(l, v, len);
 	if (quote) {
 		log_putc(l, '"');
+	}
+	if (!l->truncated) {
+		l->at = LOG_AT_FIELD;
 	}
 }
 
@@ -196,6 +216,9 @@ log_number(struct log_line *l, const char *key, const char *digits)
 	}
 	log_key(l, key);
 	log_put(l, digits, strlen(digits));
+	if (!l->truncated) {
+		l->at = LOG_AT_FIELD;
+	}
 }
 
 void
@@ -225,6 +248,7 @@ log_begin(struct log_line *l, enum log_level level, const char *event)
 
 	l->active = log_enabled(level);
 	l->truncated = false;
+	l->at = LOG_AT_FIELD;
 	l->len = 0;
 	if (!l->active) {
 		return false;
@@ -252,7 +276,16 @@ log_end(struct log_line *l)
 	if (!l->active) {
 		return;
 	}
-	/* The reserve guarantees these fit even on a truncated line. */
+	/* The reserve guarantees these fit even on a truncated line: first
+	 * close what the cut left open, so the line still parses. */
+	if (l->truncated && l->at == LOG_AT_QUOTED) {
+		l->buf[l->len++] = '"';
+	} else if (l->truncated && l->at == LOG_AT_VALUE) {
+		const char *none = active_format == LOG_JSON ? "null" : "\"\"";
+
+		memcpy(l->buf + l->len, none, strlen(none));
+		l->len += strlen(none);
+	}
 	if (l->truncated) {
 		static const char tail_text[] = " truncated=1";
 		static const char tail_json[] = ",\"truncated\":1";

@@ -40,6 +40,9 @@ enum log_format {
 struct log_line {
 	bool active;
 	bool truncated;
+	/* Where the writer is, so a line cut short can still be closed
+	 * properly: 0 between fields, 1 after a key, 2 inside quotes. */
+	int at;
 	size_t len;
 	char buf[LOG_LINE_MAX];
 };

@@ -217,7 +217,8 @@ admin_new(struct event_base *base, struct server *srv, const char *listen,
 	snprintf(a->address, sizeof(a->address), "%s", listen);
 	evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD
 	    | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE
-	    | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+	    | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH | EVHTTP_REQ_TRACE
+	    | EVHTTP_REQ_CONNECT);
 	evhttp_set_timeout(a->http, 10);
 	evhttp_set_max_headers_size(a->http, 8192);
 	evhttp_set_max_body_size(a->http, 4096);

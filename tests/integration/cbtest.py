@@ -1090,3 +1090,73 @@ class PahoSession(PahoClient):
             return super().connect(timeout)
         finally:
             del self.c.connect
+
+
+# ---------------------------------------------------------------- admin endpoint and /proc
+# (added for test_admin.py / test_hygiene.py)
+
+
+def admin_request(port, path, method="GET", body=None, headers=None, timeout=10.0):
+    """One HTTP/1.1 request to the admin endpoint on 127.0.0.1:port.
+    Returns (status, {lower-case header name: value}, body bytes)."""
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=t(timeout))
+    try:
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        data = r.read()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+    finally:
+        c.close()
+
+
+def metric_key(metric, /, **labels):
+    """The key of one sample in metric_samples(): (sample name, sorted
+    label pairs). (metric is positional: "name" is a label of ours.)"""
+    return (metric, tuple(sorted(labels.items())))
+
+
+def metric_samples(text):
+    """{metric_key: value} of a Prometheus text exposition, read with
+    prometheus_client's parser (sample names keep their _total)."""
+    from prometheus_client.parser import text_string_to_metric_families
+    out = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            k = (s.name, tuple(sorted(s.labels.items())))
+            assert k not in out, "series %r appears twice" % (k,)
+            out[k] = s.value
+    return out
+
+
+def scrape(port, timeout=10.0):
+    """GET /metrics; returns (raw text, metric_samples)."""
+    status, headers, body = admin_request(port, "/metrics", timeout=timeout)
+    assert status == 200, (status, body[:300])
+    text = body.decode("utf-8")
+    return text, metric_samples(text)
+
+
+def admin_status(port, timeout=10.0):
+    """GET /status, parsed."""
+    status, headers, body = admin_request(port, "/status", timeout=timeout)
+    assert status == 200, (status, body[:300])
+    return json.loads(body)
+
+
+def fd_count(pid):
+    """Open descriptors of a process of ours (/proc/PID/fd)."""
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def wait_until(what, fn, timeout=10.0, interval=0.05):
+    """Polls fn() until it returns a true value (returned); fails after
+    timeout (scaled) with what and the last value."""
+    deadline = time.monotonic() + t(timeout)
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() >= deadline:
+            raise AssertionError("%s: not within %.1fs (last: %r)" % (what, t(timeout), v))
+        time.sleep(interval)
