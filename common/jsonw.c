@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "jsonw.h"
-#include "mqtt.h"
 #include "parse.h"
 
 static void
@@ -42,6 +41,35 @@ jsonw_raw(struct jsonw *w, const char *text)
 	jsonw_put(w, text, strlen(text));
 }
 
+/* The length of the valid UTF-8 sequence at p, or 0 (overlong forms,
+ * surrogates and code points above U+10FFFF are not valid). Never reads
+ * past a NUL. */
+size_t
+jsonw_utf8_len(const unsigned char *p)
+{
+	unsigned c = p[0], lo, hi;
+
+	if (c < 0x80) {
+		return 1;
+	}
+	if (c >= 0xC2 && c <= 0xDF) {
+		return (p[1] & 0xC0) == 0x80 ? 2 : 0;
+	}
+	if (c >= 0xE0 && c <= 0xEF) {
+		lo = c == 0xE0 ? 0xA0 : 0x80;
+		hi = c == 0xED ? 0x9F : 0xBF;
+		return p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80
+		    ? 3 : 0;
+	}
+	if (c >= 0xF0 && c <= 0xF4) {
+		lo = c == 0xF0 ? 0x90 : 0x80;
+		hi = c == 0xF4 ? 0x8F : 0xBF;
+		return p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80
+		    && (p[3] & 0xC0) == 0x80 ? 4 : 0;
+	}
+	return 0;
+}
+
 /* A byte that is not part of valid UTF-8, as its Latin-1 character. */
 static void
 jsonw_latin1(struct jsonw *w, unsigned char c)
@@ -54,25 +82,25 @@ jsonw_latin1(struct jsonw *w, unsigned char c)
 void
 jsonw_str(struct jsonw *w, const char *s)
 {
-	size_t n = s ? strlen(s) : 0;
-	bool utf8 = n == 0 || mqtt_utf8_valid((const uint8_t *)s, n);
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
 	char esc[8];
 
 	jsonw_put(w, "\"", 1);
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
+	for (; *p != '\0'; p++) {
+		size_t n = jsonw_utf8_len(p);
 
-		if (c == '"' || c == '\\') {
+		if (*p == '"' || *p == '\\') {
 			esc[0] = '\\';
-			esc[1] = (char)c;
+			esc[1] = (char)*p;
 			jsonw_put(w, esc, 2);
-		} else if (c < 0x20 || c == 0x7f) {
-			snprintf(esc, sizeof(esc), "\\u%04x", c);
+		} else if (*p < 0x20 || *p == 0x7f) {
+			snprintf(esc, sizeof(esc), "\\u%04x", *p);
 			jsonw_put(w, esc, 6);
-		} else if (c >= 0x80 && !utf8) {
-			jsonw_latin1(w, c);
+		} else if (n == 0) {
+			jsonw_latin1(w, *p);
 		} else {
-			jsonw_put(w, &s[i], 1);
+			jsonw_put(w, (const char *)p, n);
+			p += n - 1;
 		}
 	}
 	jsonw_put(w, "\"", 1);

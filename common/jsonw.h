@@ -3,8 +3,8 @@
  *
  * Strings are escaped for any bytes (certificate subjects and client ids
  * come from outside): quotes, backslashes and control bytes are escaped,
- * valid UTF-8 passes, and bytes that are not UTF-8 are written as the
- * Latin-1 characters they would be, so the output is always valid JSON.
+ * valid UTF-8 sequences pass, and a byte that starts none is written as
+ * the Latin-1 character it would be, so the output is always valid JSON.
  * Separators are the caller's, to keep the writer this small.
  */
 #ifndef CB_JSONW_H
@@ -31,5 +31,10 @@ void jsonw_bool(struct jsonw *w, bool v);
 /* An ISO 8601 UTC date ("2027-06-30T12:00:00Z"), or null for 0. */
 void jsonw_date(struct jsonw *w, int64_t epoch);
 void jsonw_free(struct jsonw *w);
+
+/* The length of the valid UTF-8 sequence at p, or 0 (overlong forms,
+ * surrogates and code points above U+10FFFF are not valid). Never reads
+ * past a NUL. */
+size_t jsonw_utf8_len(const unsigned char *p);
 
 #endif

@@ -23,6 +23,7 @@
 #include "certinv.h"
 #include "clock.h"
 #include "config.h"
+#include "jsonw.h"
 #include "parse.h"
 #include "util.h"
 #include "version.h"
@@ -186,34 +187,6 @@ parse_args(int argc, char **argv, struct opts *o)
 
 /* ------------------------------------------------------------ strings */
 
-/* The length of the valid UTF-8 sequence at p, or 0 (overlong forms,
- * surrogates and code points above U+10FFFF are not valid). Never reads
- * past a NUL. */
-static size_t
-utf8_len(const unsigned char *p)
-{
-	unsigned c = p[0], lo, hi;
-
-	if (c < 0x80) {
-		return 1;
-	}
-	if (c >= 0xC2 && c <= 0xDF) {
-		return (p[1] & 0xC0) == 0x80 ? 2 : 0;
-	}
-	if (c >= 0xE0 && c <= 0xEF) {
-		lo = c == 0xE0 ? 0xA0 : 0x80;
-		hi = c == 0xED ? 0x9F : 0xBF;
-		return p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80
-		    ? 3 : 0;
-	}
-	if (c >= 0xF0 && c <= 0xF4) {
-		lo = c == 0xF0 ? 0x90 : 0x80;
-		hi = c == 0xF4 ? 0x8F : 0xBF;
-		return p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80
-		    && (p[3] & 0xC0) == 0x80 ? 4 : 0;
-	}
-	return 0;
-}
 
 /* The number of characters (code points, or stray bytes) of s. */
 static size_t
@@ -223,7 +196,7 @@ text_chars(const char *s)
 	size_t total = 0, n;
 
 	for (; *p != '\0'; total++) {
-		n = utf8_len(p);
+		n = jsonw_utf8_len(p);
 		p += n != 0 ? n : 1;
 	}
 	return total;
@@ -246,7 +219,7 @@ put_clean(const char *s, size_t max, size_t width)
 		skip = total - (max - 3);
 	}
 	for (size_t i = 0; *p != '\0'; i++) {
-		n = utf8_len(p);
+		n = jsonw_utf8_len(p);
 		if (i < skip) {
 			p += n != 0 ? n : 1;
 			continue;
@@ -266,49 +239,19 @@ put_clean(const char *s, size_t max, size_t width)
 	return skip > 0;
 }
 
-/* A JSON string: every byte that needs it escaped; valid UTF-8 kept as
- * it is, any other byte read as Latin-1 (names in T61String often are).
- * NULL prints null. */
+/* A JSON string (common/jsonw does the escaping); NULL prints null. */
 static void
 json_str(const char *s)
 {
-	const unsigned char *p = (const unsigned char *)s;
+	struct jsonw w = {0};
 
 	if (s == NULL) {
 		fputs("null", stdout);
 		return;
 	}
-	putchar('"');
-	while (*p != '\0') {
-		size_t n = utf8_len(p);
-
-		switch (*p) {
-		case '"':
-			fputs("\\\"", stdout);
-			break;
-		case '\\':
-			fputs("\\\\", stdout);
-			break;
-		case '\n':
-			fputs("\\n", stdout);
-			break;
-		case '\r':
-			fputs("\\r", stdout);
-			break;
-		case '\t':
-			fputs("\\t", stdout);
-			break;
-		default:
-			if (*p < 0x20 || *p == 0x7f || n == 0) {
-				printf("\\u%04x", *p);
-			} else {
-				fwrite(p, 1, n, stdout);
-				p += n - 1;
-			}
-		}
-		p++;
-	}
-	putchar('"');
+	jsonw_str(&w, s);
+	fputs(w.failed ? "null" : w.buf, stdout);
+	jsonw_free(&w);
 }
 
 static void
