@@ -192,6 +192,25 @@ check_server_name(const char *s, char why[PARSE_WHY_LEN])
 	return true;
 }
 
+/* The next comma-separated item at p, blanks around it trimmed: sets
+ * [*start, *end) and returns where the item stops (at ',' or the end). */
+static const char *
+list_item(const char *p, const char **start, const char **end)
+{
+	while (*p == ' ' || *p == '\t') {
+		p++;
+	}
+	*start = p;
+	while (*p != '\0' && *p != ',') {
+		p++;
+	}
+	*end = p;
+	while (*end > *start && ((*end)[-1] == ' ' || (*end)[-1] == '\t')) {
+		(*end)--;
+	}
+	return p;
+}
+
 /* "a, b" -> "a,b": protocol names of 1..255 printable bytes. */
 static bool
 parse_alpn(const char *s, char **out, char why[PARSE_WHY_LEN])
@@ -206,17 +225,7 @@ parse_alpn(const char *s, char **out, char why[PARSE_WHY_LEN])
 	for (;;) {
 		const char *start, *end;
 
-		while (*p == ' ' || *p == '\t') {
-			p++;
-		}
-		start = p;
-		while (*p != '\0' && *p != ',') {
-			p++;
-		}
-		end = p;
-		while (end > start && (end[-1] == ' ' || end[-1] == '\t')) {
-			end--;
-		}
+		p = list_item(p, &start, &end);
 		if (end == start || end - start > 255) {
 			(void)snprintf(why, PARSE_WHY_LEN, "%s; expected "
 			    "protocol names separated by commas, as in "
@@ -273,17 +282,7 @@ parse_list(struct cfg_loader *ld, const struct cfg_key_def *def,
 	for (;;) {
 		const char *start, *end;
 
-		while (*p == ' ' || *p == '\t') {
-			p++;
-		}
-		start = p;
-		while (*p != '\0' && *p != ',') {
-			p++;
-		}
-		end = p;
-		while (end > start && (end[-1] == ' ' || end[-1] == '\t')) {
-			end--;
-		}
+		p = list_item(p, &start, &end);
 		n = (size_t)(end - start);
 		if (n == 0) {
 			bad(ld, def, sec, value, line, "empty item (stray "
