@@ -417,7 +417,9 @@ scan_line(struct cfg_loader *ld, char *start, bool indented, unsigned line,
 	}
 	if (*start == '[') {
 		*cur = scan_header(ld, start, line);
-		return *cur;
+		/* A header the pre-scan refused was reported already: inih's
+		 * own complaint about the same line must not repeat it. */
+		return *cur == LINE_SKIP ? LINE_BAD : *cur;
 	}
 	kind = scan_key_line(ld, start, indented, line);
 	if (kind == SCAN_KEY_BAD) {
