@@ -319,19 +319,13 @@ class Broker(Proc):
         self.extra_conf = extra_conf
         self.conf_path = self.workdir / "mosquitto.conf"
 
-    def write_conf(self):
-        # mosquitto 2.0 notes:
-        # - as root it drops privileges to user "mosquitto" unless `user`
-        #   names the current user, and then cannot read our 0600 keys.
-        # - with allow_anonymous false, use_identity_as_username counts as
-        #   authenticated; no password file or ACL is needed (no acl_file
-        #   means every authenticated client may use every topic).
-        # - a listener line without an address binds every interface.
+    def conf_text(self, auth, identity_line):
+        """The broker configuration, with its authentication lines (auth)
+        and its use_identity_as_username line as the caller wants them."""
         user = pwd.getpwuid(os.geteuid()).pw_name
-        conf = """# written by tests/integration/cbtest.py
+        return """# written by tests/integration/cbtest.py
 per_listener_settings false
-allow_anonymous false
-persistence false
+{auth}persistence false
 user {user}
 log_dest stderr
 log_type all
@@ -345,10 +339,22 @@ cafile {cafile}
 certfile {certfile}
 keyfile {keyfile}
 require_certificate true
-use_identity_as_username true
+{identity}
 {extra}
-""".format(user=user, port=self.port, cafile=self.cafile, certfile=self.certfile,
-           keyfile=self.keyfile, extra=self.extra_conf)
+""".format(auth=auth, user=user, port=self.port, cafile=self.cafile,
+           certfile=self.certfile, keyfile=self.keyfile, identity=identity_line,
+           extra=self.extra_conf)
+
+    def write_conf(self):
+        # mosquitto 2.0 notes:
+        # - as root it drops privileges to user "mosquitto" unless `user`
+        #   names the current user, and then cannot read our 0600 keys.
+        # - with allow_anonymous false, use_identity_as_username counts as
+        #   authenticated; no password file or ACL is needed (no acl_file
+        #   means every authenticated client may use every topic).
+        # - a listener line without an address binds every interface.
+        self.conf_path.write_text(self.conf_text(
+            "allow_anonymous false\n", "use_identity_as_username true"))
         self.conf_path.write_text(conf)
 
     def start(self, timeout=10.0):
@@ -1005,7 +1011,6 @@ class AuthBroker(Broker):
         self.passwd_path = self.workdir / "passwd"
 
     def write_conf(self):
-        user = pwd.getpwuid(os.geteuid()).pw_name
         auth = "allow_anonymous true\n"
         if self.users is not None:
             self.passwd_path.write_text("")
@@ -1014,27 +1019,7 @@ class AuthBroker(Broker):
                 subprocess.run(["mosquitto_passwd", "-b", str(self.passwd_path), name, password],
                                check=True, capture_output=True, timeout=t(20))
             auth = "allow_anonymous false\npassword_file %s\n" % self.passwd_path
-        conf = """# written by tests/integration/cbtest.py (AuthBroker)
-per_listener_settings false
-{auth}persistence false
-user {user}
-log_dest stderr
-log_type all
-connection_messages true
-log_timestamp true
-log_timestamp_format %Y-%m-%dT%H:%M:%S
-
-listener {port} 127.0.0.1
-protocol mqtt
-cafile {cafile}
-certfile {certfile}
-keyfile {keyfile}
-require_certificate true
-use_identity_as_username false
-{extra}
-""".format(auth=auth, user=user, port=self.port, cafile=self.cafile,
-           certfile=self.certfile, keyfile=self.keyfile, extra=self.extra_conf)
-        self.conf_path.write_text(conf)
+        self.conf_path.write_text(self.conf_text(auth, "use_identity_as_username false"))
 
 
 _NEW_CLIENT = re.compile(r"New client connected from \S+ as (\S+) \(p(\d+), c(\d+), k(\d+)"
