@@ -355,7 +355,6 @@ require_certificate true
         # - a listener line without an address binds every interface.
         self.conf_path.write_text(self.conf_text(
             "allow_anonymous false\n", "use_identity_as_username true"))
-        self.conf_path.write_text(conf)
 
     def start(self, timeout=10.0):
         self.write_conf()
