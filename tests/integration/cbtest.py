@@ -257,12 +257,15 @@ class Proc:
             return 0
 
     def _text_since(self, since):
+        """Complete lines only: a line the process is writing while we
+        read must not be parsed half-written (its last fields missing)."""
         try:
             with open(self.log_path, "rb") as f:
                 f.seek(since)
-                return f.read().decode(errors="replace")
+                data = f.read()
         except FileNotFoundError:
             return ""
+        return data[:data.rfind(b"\n") + 1].decode(errors="replace")
 
     def wait_log(self, regex, timeout=5.0, since=0):
         """Polls the log (from byte offset since) until regex matches;
