@@ -51,7 +51,7 @@ BINS := $(B)/certbridge $(TOOL_BIN)
 
 .SECONDARY:
 
-.PHONY: all build build-deps deps test test-unit test-conf test-integration run \
+.PHONY: all build build-deps deps test test-unit test-conf test-integration run der-fixtures \
         install clean bench fuzz fuzz-run
 
 all: build-deps
@@ -102,8 +102,18 @@ test: deps
 	@$(MAKE) --no-print-directory fuzz-run FUZZ_SECONDS=30
 	@echo "make test: all passed"
 
-test-unit: $(UNIT_BIN)
-	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+# Real certificates and CRLs for the DER readers' tests,
+# made afresh at every run (under a second) because their dates are relative
+# to now; the tests find them in CB_DER_FIXTURES.
+DER_FIXTURES := $(B)/tests/der-fixtures
+
+der-fixtures:
+	@rm -rf $(DER_FIXTURES) && mkdir -p $(DER_FIXTURES)
+	@$(PYTHON) tests/unit/gen_der_fixtures.py $(DER_FIXTURES)
+
+test-unit: $(UNIT_BIN) der-fixtures
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; \
+		CB_DER_FIXTURES=$(CURDIR)/$(DER_FIXTURES) $$t; done
 
 test-conf: $(B)/certbridge
 	@tests/conf/run.sh $(B)/certbridge
@@ -121,11 +131,12 @@ FUZZ_SECONDS ?= 60
 FUZZ_B       := build/fuzz
 FUZZ_FLAGS   := -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
 FUZZ_COMMON  := $(COMMON_SRC:%.c=$(FUZZ_B)/%.o)
-FUZZERS      := $(FUZZ_B)/fuzz_mqtt $(FUZZ_B)/fuzz_config
+FUZZERS      := $(FUZZ_B)/fuzz_mqtt $(FUZZ_B)/fuzz_config $(FUZZ_B)/fuzz_certfacts \
+                $(FUZZ_B)/fuzz_crl
 
 $(FUZZ_B)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(CPPFLAGS) -std=c11 $(filter-out -Wno-format-truncation,$(WARN)) $(FUZZ_FLAGS) -c -o $@ $<
+	$(FUZZ_CC) $(CPPFLAGS) -std=c11 $(filter-out -Wno-format-truncation,$(WARN)) $(FUZZ_FLAGS) -MMD -MP -c -o $@ $<
 
 $(FUZZ_B)/fuzz_%: $(FUZZ_B)/tests/fuzz/fuzz_%.o $(FUZZ_COMMON)
 	$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
@@ -133,7 +144,7 @@ $(FUZZ_B)/fuzz_%: $(FUZZ_B)/tests/fuzz/fuzz_%.o $(FUZZ_COMMON)
 # Runs every target for $(FUZZ_SECONDS) on a scratch copy of its seed
 # corpus; any crash, leak or sanitizer report fails.
 fuzz-run: $(FUZZERS)
-	@set -e; for f in mqtt config; do \
+	@set -e; for f in mqtt config certfacts crl; do \
 		work=$(FUZZ_B)/corpus-$$f; rm -rf $$work; mkdir -p $$work; \
 		cp tests/fuzz/corpus/$$f/* $$work/; \
 		echo "== fuzz_$$f for $(FUZZ_SECONDS) s"; \

@@ -235,10 +235,8 @@ days_in_month(int64_t y, int m)
 	return days[m - 1];
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
- * days_from_civil): the same answer as timegm, without TZ or locale. */
-static int64_t
-days_from_civil(int64_t y, int64_t m, int64_t d)
+int64_t
+parse_days_from_civil(int64_t y, int64_t m, int64_t d)
 {
 	int64_t era, yoe, doy, doe;
 
@@ -363,7 +361,7 @@ parse_date(const char *s, int64_t *out_epoch, char why[PARSE_WHY_LEN])
 		parse_why(why, "second %02d does not exist (00-59)", sec);
 		return false;
 	}
-	*out_epoch = days_from_civil(year, month, day) * 86400 +
+	*out_epoch = parse_days_from_civil(year, month, day) * 86400 +
 	    (int64_t)hour * 3600 + (int64_t)min * 60 + sec;
 	return true;
 }

@@ -28,6 +28,11 @@ bool parse_duration_ms(const char *s, int64_t *out_ms, char why[PARSE_WHY_LEN]);
  * second. Result in seconds since the epoch, computed without TZ. */
 bool parse_date(const char *s, int64_t *out_epoch, char why[PARSE_WHY_LEN]);
 
+/* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar (H.
+ * Hinnant's days_from_civil): the same answer as timegm, without TZ or
+ * locale. The date is not checked: callers validate month and day. */
+int64_t parse_days_from_civil(int64_t y, int64_t m, int64_t d);
+
 /* Bytes: "1024", "64K", "1M", "2G" (binary multiples, K/M/G case-insensitive,
  * optional trailing "B"/"iB": 1K = 1KB = 1KiB = 1024). Bounded by max; the
  * caller checks any minimum. */

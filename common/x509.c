@@ -14,7 +14,9 @@
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 #include <wolfssl/openssl/evp.h>
+#include <wolfssl/openssl/pem.h>
 #include <wolfssl/openssl/x509v3.h>
+#include <wolfssl/wolfcrypt/coding.h>
 
 #include "util.h"
 #include "x509.h"
@@ -305,35 +307,103 @@ x509_same(WOLFSSL_X509 *a, WOLFSSL_X509 *b)
 	    && memcmp(ad, bd, (size_t)alen) == 0;
 }
 
+static const char crl_pem_begin[] = "-----BEGIN X509 CRL-----";
+static const char crl_pem_end[] = "-----END X509 CRL-----";
+
+/*
+ * The DER of the one CRL block of a PEM file (buf holds its BEGIN line),
+ * decoded here so callers (and crl_parse) see DER whatever the file held.
+ * Base64_Decode is lenient: it drops an incomplete last quantum and stops
+ * at the first '=', so the text is checked first (the alphabet,
+ * whitespace, padding only at the end) and the decoded length must be the
+ * one the text promises.
+ */
+static unsigned char *
+x509_crl_unpem(const char *path, const char *buf, size_t *der_len,
+    char why[X509_WHY_LEN])
+{
+	const char *body, *end, *p;
+	size_t chars = 0, pad = 0, want;
+	unsigned char *der;
+	word32 got;
+
+	body = strstr(buf, crl_pem_begin) + sizeof(crl_pem_begin) - 1;
+	end = strstr(body, crl_pem_end);
+	if (end == NULL) {
+		snprintf(why, X509_WHY_LEN, "\"%s\": the CRL has no END X509 "
+		    "CRL line (file cut short?)", path);
+		return NULL;
+	}
+	if (strstr(end, crl_pem_begin) != NULL) {
+		snprintf(why, X509_WHY_LEN, "\"%s\" holds more than one CRL; "
+		    "one CRL per file is expected", path);
+		return NULL;
+	}
+	for (p = body; p < end; p++) {
+		if (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') {
+			continue;
+		}
+		if (*p == '=') {
+			pad++;
+		} else if (pad == 0 && ((*p >= 'A' && *p <= 'Z')
+		    || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')
+		    || *p == '+' || *p == '/')) {
+			chars++;
+		} else {
+			break;
+		}
+	}
+	if (p != end || chars == 0 || pad > 2 || (chars + pad) % 4 != 0) {
+		goto bad;
+	}
+	want = (chars + pad) / 4 * 3 - pad;
+	/* Base64_Decode sizes its output check on the text, whitespace
+	 * included, which is always longer than what it decodes to. */
+	der = malloc((size_t)(end - body));
+	if (der == NULL) {
+		snprintf(why, X509_WHY_LEN, "out of memory reading \"%s\"", path);
+		return NULL;
+	}
+	got = (word32)(end - body);
+	if (Base64_Decode((const byte *)body, (word32)(end - body), der, &got)
+	    != 0 || got != want) {
+		free(der);
+		goto bad;
+	}
+	*der_len = want;
+	return der;
+bad:
+	snprintf(why, X509_WHY_LEN, "\"%s\": the CRL's base64 is damaged (a "
+	    "character outside base64, or cut short)", path);
+	return NULL;
+}
+
 bool
 x509_crl_read(const char *path, struct x509_crl_file *out,
     char why[X509_WHY_LEN])
 {
-	WOLFSSL_X509_CRL *crl = NULL;
-	const unsigned char *p;
+	WOLFSSL_X509_CRL *crl;
 	size_t len = 0;
 	char *buf;
-	FILE *f;
 
 	memset(out, 0, sizeof(*out));
 	buf = x509_read_all(path, &len, why);
 	if (buf == NULL) {
 		return false;
 	}
-	out->data = (unsigned char *)buf;
-	out->len = len;
-	if (strstr(buf, "-----BEGIN X509 CRL-----") != NULL) {
-		out->format = WOLFSSL_FILETYPE_PEM;
-		f = fopen(path, "rb");
-		if (f != NULL) {
-			crl = wolfSSL_PEM_read_X509_CRL(f, NULL, NULL, NULL);
-			fclose(f);
+	if (strstr(buf, crl_pem_begin) != NULL) {
+		out->data = x509_crl_unpem(path, buf, &out->len, why);
+		free(buf);
+		if (out->data == NULL) {
+			return false;
 		}
 	} else {
-		out->format = WOLFSSL_FILETYPE_ASN1;
-		p = out->data;
-		crl = wolfSSL_d2i_X509_CRL(NULL, p, (int)len);
+		out->data = (unsigned char *)buf;
+		out->len = len;
 	}
+	out->format = WOLFSSL_FILETYPE_ASN1;
+	/* At most X509_FILE_MAX bytes: the casts to int and word32 hold. */
+	crl = wolfSSL_d2i_X509_CRL(NULL, out->data, (int)out->len);
 	if (crl == NULL) {
 		snprintf(why, X509_WHY_LEN, "\"%s\" holds no CRL (PEM \"BEGIN "
 		    "X509 CRL\" or DER expected)", path);

@@ -56,19 +56,22 @@ bool x509_is_self_issued(WOLFSSL_X509 *cert);
 /* Whether the DER encodings are identical. */
 bool x509_same(WOLFSSL_X509 *a, WOLFSSL_X509 *b);
 
-/* A CRL file (PEM or DER) read whole, for wolfSSL to load. */
+/* A CRL file (PEM or DER) as the DER of its CRL, for wolfSSL to load and
+ * crl_parse to read. */
 struct x509_crl_file {
-	unsigned char *data;
+	unsigned char *data;   /* DER, also when the file is PEM */
 	size_t len;
-	int format;            /* WOLFSSL_FILETYPE_PEM or _ASN1 */
+	int format;            /* always WOLFSSL_FILETYPE_ASN1 */
 	int64_t this_update;   /* epoch seconds */
 	int64_t next_update;   /* epoch seconds; 0 when the CRL names none */
 	char issuer[X509_NAME_LEN]; /* the CRL issuer, "/O=.../CN=..." */
 };
 
-/* Reads a CRL and its dates; false with why filled when the file cannot
- * be read or holds no CRL. Dates are read even from a stale CRL, so the
- * error can say since when it is stale. */
+/* Reads a CRL and its dates: a DER file, or a PEM file with exactly one
+ * "BEGIN X509 CRL" block, decoded to DER. False with why filled when the
+ * file cannot be read, a PEM block has no END line or damaged base64, or
+ * no CRL parses. Dates are read even from a stale CRL, so the error can
+ * say since when it is stale. */
 bool x509_crl_read(const char *path, struct x509_crl_file *out,
     char why[X509_WHY_LEN]);
 void x509_crl_free(struct x509_crl_file *crl);
