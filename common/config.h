@@ -23,9 +23,13 @@
  *     are not); a duplicate key or section header is an error;
  *   - an empty value means "absent" for keys whose absence means off or
  *     "not set" (admin_listen, user, state_file, ciphers, plain_listen,
- *     retire_after, crl, [ca.*] clock_skew, sni, cert/key of [upstream],
- *     device_certs, alpn); for a required key it is an error, and for a key
- *     with a default value it is an error that names the default.
+ *     [ca.*] clock_skew, sni, cert/key of [upstream], device_certs, alpn);
+ *     for a required key it is an error, and for a key with a default value
+ *     it is an error that names the default. [ca.*] retire_after and crl
+ *     turn a trust check on: an empty one is an error (SPEC T5), only
+ *     leaving the key out turns the check off;
+ *   - warnings that need the clock: a retire_after already past, a
+ *     clock_skew or expired_grace above 30 days.
  */
 #ifndef CB_CONFIG_H
 #define CB_CONFIG_H

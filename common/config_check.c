@@ -10,9 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "config.h"
 #include "config_int.h"
 #include "parse.h"
+
+/* Past this, clock_skew is no longer skew and expired_grace no longer a
+ * grace: warned about (SPEC T5). */
+#define CHECK_WIDE_MS (30LL * 86400 * 1000)
 
 /* The line of a section header, or 1 when the section is missing. */
 static unsigned
@@ -213,12 +218,76 @@ check_overlap(struct cfg_loader *ld)
 	}
 }
 
+/* A clock_skew above 30 days: a notBefore that far ahead is a broken
+ * issuing clock (or a forged certificate), not skew. */
+static void
+check_skew(struct cfg_loader *ld, unsigned line, const char *sec,
+    int64_t ms)
+{
+	char d[32];
+
+	if (line == 0 || ms <= CHECK_WIDE_MS) {
+		return;
+	}
+	parse_format_duration(ms, d, sizeof(d));
+	cfg_key_report(ld, false, line, sec, "clock_skew", "%s is more than 30 "
+	    "days: device certificates issued up to %s in the future are "
+	    "admitted; fix the clock of the machine that issues them and keep "
+	    "this to minutes or hours", d, d);
+}
+
+/* Dates and durations that weaken trust while looking harmless: a
+ * retire_after already past (a typo in the year refuses a whole fleet),
+ * a clock_skew or expired_grace above 30 days. Warnings: each may be
+ * meant, and the file still loads. */
+static void
+check_trust_windows(struct cfg_loader *ld)
+{
+	const struct cfg *cfg = ld->cfg;
+	int64_t now = clock_wall_s();
+	char sec[48], when[40], d[32];
+	size_t c;
+
+	check_skew(ld, seen(ld, K_DS_CLOCK_SKEW), "downstream",
+	    cfg->downstream.clock_skew_ms);
+	for (c = 0; c < cfg->ca_count; c++) {
+		const struct cfg_ca *ca = &cfg->cas[c];
+		const unsigned *at = ld->ca_state[c].seen;
+
+		(void)snprintf(sec, sizeof(sec), "ca.%s", ca->name);
+		if (ca->has_retire_after && ca->retire_after <= now &&
+		    at[K_CA_RETIRE_AFTER] != 0) {
+			parse_format_date(ca->retire_after, when, sizeof(when));
+			cfg_key_report(ld, false, at[K_CA_RETIRE_AFTER], sec,
+			    "retire_after", "%s is in the past: every device "
+			    "of this CA is refused now (reason=retired-ca); if "
+			    "that is a typo in the year, fix it", when);
+		}
+		if (ca->has_clock_skew) {
+			check_skew(ld, at[K_CA_CLOCK_SKEW], sec,
+			    ca->clock_skew_ms);
+		}
+		if (ca->expired_grace_ms > CHECK_WIDE_MS &&
+		    at[K_CA_EXPIRED_GRACE] != 0) {
+			parse_format_duration(ca->expired_grace_ms, d,
+			    sizeof(d));
+			cfg_key_report(ld, false, at[K_CA_EXPIRED_GRACE], sec,
+			    "expired_grace", "%s is more than 30 days: device "
+			    "certificates that expired up to %s ago are "
+			    "admitted; renew the stranded certificates and keep "
+			    "this to the days they need", d, d);
+		}
+	}
+}
+
 void
 cfg_check_all(struct cfg_loader *ld)
 {
+	ld->cfg->gateway.line = ld->fixed[CFG_SEC_GATEWAY].line;
 	check_required(ld);
 	check_client_auth(ld);
 	check_identity(ld);
 	check_upstream(ld);
 	check_overlap(ld);
+	check_trust_windows(ld);
 }

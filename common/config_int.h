@@ -101,6 +101,10 @@ enum cfg_key_type {
 #define KF_REQUIRED 0x1u  /* must be present and non-empty */
 #define KF_EMPTY_OFF 0x2u /* an empty value means "absent" (off/default) */
 #define KF_NONZERO 0x4u   /* durations: 0 is not allowed */
+/* An empty value is an error rather than "off": the key turns a trust check
+ * on, and an empty line (a value deleted by a script, a template left
+ * unfilled) must not turn it off unnoticed. Omitting the key is "off". */
+#define KF_NO_EMPTY 0x8u
 
 struct cfg_key_def {
 	enum cfg_sec sec;

@@ -70,9 +70,9 @@ const struct cfg_key_def cfg_keys[CFG_KEY_COUNT] = {
 		KF_EMPTY_OFF, 0, 0, NULL, NULL },
 
 	[K_CA_FILE] = { CA, "file", KT_FILE, KF_REQUIRED, 0, 0, NULL, NULL },
-	[K_CA_RETIRE_AFTER] = { CA, "retire_after", KT_DATE, KF_EMPTY_OFF, 0,
+	[K_CA_RETIRE_AFTER] = { CA, "retire_after", KT_DATE, KF_NO_EMPTY, 0,
 		0, NULL, NULL },
-	[K_CA_CRL] = { CA, "crl", KT_FILE, KF_EMPTY_OFF, 0, 0, NULL, NULL },
+	[K_CA_CRL] = { CA, "crl", KT_FILE, KF_NO_EMPTY, 0, 0, NULL, NULL },
 	[K_CA_CLOCK_SKEW] = { CA, "clock_skew", KT_DURATION, KF_EMPTY_OFF, 0,
 		0, NULL, NULL },
 	[K_CA_EXPIRED_GRACE] = { CA, "expired_grace", KT_DURATION, 0, 0, 0,
@@ -275,6 +275,7 @@ store(struct cfg *cfg, enum cfg_key_id id, struct cfg_ca *ca,
 		break;
 	case K_GW_USER:
 		set_str(&cfg->gateway.user, v);
+		cfg->gateway.user_line = line;
 		break;
 	case K_GW_STATE_FILE:
 		set_file(&cfg->gateway.state_file, v, line);
@@ -380,6 +381,23 @@ store(struct cfg *cfg, enum cfg_key_id id, struct cfg_ca *ca,
 	}
 }
 
+/* What an empty value of a KF_NO_EMPTY key would have turned off, and how
+ * to turn it off on purpose. */
+static const char *
+empty_refused(enum cfg_key_id id)
+{
+	switch (id) {
+	case K_CA_CRL:
+		return "write the CRL file of this CA, or remove the line to "
+		    "check no CRL for it (revocation checking off)";
+	case K_CA_RETIRE_AFTER:
+		return "write the date after which this CA admits no device, "
+		    "or remove the line to keep the CA without one";
+	default:
+		return "write a value, or remove the line";
+	}
+}
+
 /* An empty value: "off" where the key allows it, else an error that says
  * what to write (or to remove the line for the default). */
 static void
@@ -396,13 +414,16 @@ apply_empty(struct cfg_loader *ld, const struct cfg_key_def *def,
 		    "host:port" : "file");
 		return;
 	}
+	if (def->flags & KF_NO_EMPTY) {
+		cfg_key_report(ld, true, line, sec, def->name, "empty value; %s",
+		    empty_refused(id));
+		return;
+	}
 	if (def->flags & KF_EMPTY_OFF) {
 		memset(&v, 0, sizeof(v));
 		store(ld->cfg, id, ca, &v, 0); /* NULL / zero = absent */
 		if (id == K_CA_CLOCK_SKEW) {
 			ca->has_clock_skew = false;
-		} else if (id == K_CA_RETIRE_AFTER) {
-			ca->has_retire_after = false;
 		}
 		return;
 	}

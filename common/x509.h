@@ -32,7 +32,11 @@ bool x509_load_file(const char *path, struct x509_list *out,
     char why[X509_WHY_LEN]);
 void x509_list_free(struct x509_list *list);
 
-/* Checks that the private key at key_path parses and belongs to cert. */
+/* Checks that the private key at key_path (PEM or DER, unencrypted)
+ * parses and belongs to cert: for RSA and EC keys a signature made with it
+ * must verify with cert's public key (wolfSSL_CTX_check_private_key passes
+ * the EC key of any other certificate in 5.5.4). why names the key file
+ * and the certificate's subject. */
 bool x509_key_matches(WOLFSSL_X509 *cert, const char *key_path,
     char why[X509_WHY_LEN]);
 

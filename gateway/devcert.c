@@ -1,11 +1,18 @@
 /*
  * devcert.c - per-device upstream identities (see devcert.h).
  */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include "devcert.h"
+#include "util.h"
 
 bool
 devcert_identity_safe(const char *identity)
@@ -64,4 +71,81 @@ devcert_pick(const struct cfg *cfg, const char *identity,
 		return DEVCERT_DEVICE;
 	}
 	return devcert_fallback(cfg);
+}
+
+static int
+devcert_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The identity of a directory entry "<identity>.crt" whose .key is there
+ * too; NULL (no allocation) for any other entry. */
+static char *
+devcert_pair_of(DIR *d, const char *name)
+{
+	size_t n = strlen(name);
+	char key[DEVCERT_IDENTITY_MAX + 8], *id;
+	struct stat st;
+
+	if (n <= 4 || n - 4 > DEVCERT_IDENTITY_MAX
+	    || strcmp(name + n - 4, ".crt") != 0) {
+		return NULL;
+	}
+	snprintf(key, sizeof(key), "%.*s.key", (int)(n - 4), name);
+	if (fstatat(dirfd(d), key, &st, 0) != 0 || !S_ISREG(st.st_mode)) {
+		return NULL;
+	}
+	id = strndup(name, n - 4);
+	if (id != NULL && !devcert_identity_safe(id)) {
+		CB_FREE(id);
+	}
+	return id;
+}
+
+char **
+devcert_pairs(const char *dir, size_t *count, char *why, size_t why_len)
+{
+	char **ids = NULL, **grown, *id;
+	struct dirent *de;
+	DIR *d;
+
+	*count = 0;
+	why[0] = '\0';
+	d = opendir(dir);
+	if (d == NULL) {
+		snprintf(why, why_len, "cannot read folder \"%s\": %s", dir,
+		    strerror(errno));
+		return NULL;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if ((id = devcert_pair_of(d, de->d_name)) == NULL) {
+			continue;
+		}
+		grown = realloc(ids, (*count + 1) * sizeof(*ids));
+		if (grown == NULL) {
+			free(id);
+			devcert_pairs_free(ids, *count);
+			*count = 0;
+			closedir(d);
+			snprintf(why, why_len, "out of memory");
+			return NULL;
+		}
+		ids = grown;
+		ids[(*count)++] = id;
+	}
+	closedir(d);
+	if (*count > 1) {
+		qsort(ids, *count, sizeof(*ids), devcert_cmp);
+	}
+	return ids;
+}
+
+void
+devcert_pairs_free(char **ids, size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
+		free(ids[i]);
+	}
+	free(ids);
 }

@@ -40,4 +40,12 @@ enum devcert_choice devcert_pick(const struct cfg *cfg, const char *identity,
  * of letters, digits and . _ - @ :, not starting with a dot. */
 bool devcert_identity_safe(const char *identity);
 
+/* The identities of folder dir that devcert_pick can use: a safe name with
+ * both <identity>.crt and <identity>.key, sorted by name. Returns NULL
+ * with *count 0 for an empty folder (why "") or on failure (why filled);
+ * free with devcert_pairs_free. For the checks at load time. */
+char **devcert_pairs(const char *dir, size_t *count, char *why,
+    size_t why_len);
+void devcert_pairs_free(char **ids, size_t count);
+
 #endif

@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "filecheck.h"
 #include "gen.h"
 #include "tlsctx.h"
 #include "trust.h"
@@ -13,6 +14,7 @@ struct gen *
 gen_load(const char *path, uint64_t number, struct cfg_diag *diag)
 {
 	struct gen *g;
+	bool files_ok;
 
 	g = calloc(1, sizeof(*g));
 	if (g == NULL) {
@@ -42,9 +44,13 @@ gen_load(const char *path, uint64_t number, struct cfg_diag *diag)
 			wolfSSL_CTX_free(scratch);
 		}
 	}
+	/* The state file's folder, and what [gateway] user can read: a
+	 * reload after the privilege drop must not be the first to find
+	 * out (SPEC T5). */
+	files_ok = filecheck_run(g->cfg, diag);
 	cfg_diag_sort(diag, path);
 	if (g->down_ctx == NULL || g->up_ctx == NULL || g->trust == NULL
-	    || !certinv_build(g->cfg, &g->inv)) {
+	    || !files_ok || !certinv_build(g->cfg, &g->inv)) {
 		gen_unref(g);
 		return NULL;
 	}

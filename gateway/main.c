@@ -8,6 +8,7 @@
  * Exit codes: 0 clean stop, 1 configuration error, 2 usage, 3 runtime
  * failure at start (cannot bind, cannot drop privileges).
  */
+#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -43,6 +44,16 @@ check_config(const char *path)
 		return SERVER_EXIT_RUNTIME;
 	}
 	g = gen_load(path, 1, &diag);
+	/* The daemon finds an unknown user only when it drops privileges
+	 * (exit 3); -t says so now. */
+	if (g != NULL && g->cfg->gateway.user != NULL
+	    && getpwnam(g->cfg->gateway.user) == NULL) {
+		cfg_diag_add(&diag, true, "%s:%u: [gateway] user: no such user "
+		    "\"%s\"; certbridge would not start (exit 3): create the "
+		    "user, or fix the name", path, g->cfg->gateway.user_line,
+		    g->cfg->gateway.user);
+		cfg_diag_sort(&diag, path);
+	}
 	for (size_t i = 0; i < diag.count; i++) {
 		fprintf(stderr, "%s\n", diag.lines[i]);
 	}

@@ -5,6 +5,7 @@
  * a context is never left on the library's default list, and a cipher list
  * from the INI is refused when it names any of them.
  */
+#include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -14,7 +15,9 @@
 
 #include <event2/util.h>
 
+#include "certtime.h"
 #include "clock.h"
+#include "devcheck.h"
 #include "parse.h"
 #include "tlsctx.h"
 #include "trust.h"
@@ -69,6 +72,7 @@ tlsctx_global_init(void)
 void
 tlsctx_global_cleanup(void)
 {
+	devcheck_forget();
 	wolfSSL_Cleanup();
 }
 
@@ -112,16 +116,22 @@ tlsctx_report_dates(const struct cfg *cfg, struct cfg_diag *diag,
 			continue;
 		}
 		parse_format_date(na, when, sizeof(when));
-		if (na < now) {
+		switch (certtime_level(INT64_MIN, na, now,
+		    CERTTIME_WARN_DAYS * CERTTIME_DAY_S, 0)) {
+		case CERTTIME_EXPIRED:
 			cfg_diag_add(diag, as_errors, "%s:%u: %s: %scertificate "
 			    "%s expired on %s; renew it", cfg->path, line, where,
 			    as_errors ? "" : "warning: ", subject, when);
 			ok = false;
-		} else if (na - now < TLSCTX_WARN_DAYS * 86400) {
+			break;
+		case CERTTIME_WARN:
 			cfg_diag_add(diag, false, "%s:%u: %s: warning: "
 			    "certificate %s expires on %s (in %lld days); renew "
 			    "it soon", cfg->path, line, where, subject, when,
-			    (long long)((na - now) / 86400));
+			    (long long)certtime_days_left(na, now));
+			break;
+		default:
+			break;
 		}
 	}
 	return ok || !as_errors;
@@ -168,17 +178,18 @@ tlsctx_check_file(const struct cfg *cfg, struct cfg_diag *diag,
 		    where, why);
 		return false;
 	}
-	if (key_path != NULL && !x509_key_matches(list.certs[0], key_path,
-	    why)) {
-		cfg_diag_add(diag, true, "%s:%u: %s: %s; the key file must hold "
-		    "the private key of the first certificate in \"%s\"",
-		    cfg->path, file->line, where, why, file->path);
-		ok = false;
-	}
 	if (key_path != NULL) {
-		/* "[downstream] cert" -> "[downstream] key" */
+		/* "[downstream] cert" -> "[downstream] key": a key that does
+		 * not fit is the key line's problem (SPEC T5). */
 		snprintf(key_where, sizeof(key_where), "%.*s key",
 		    (int)(strchr(where, ']') - where + 1), where);
+		if (!x509_key_matches(list.certs[0], key_path, why)) {
+			cfg_diag_add(diag, true, "%s:%u: %s: %s; the key file "
+			    "must hold the private key of the first "
+			    "certificate in \"%s\" (%s)", cfg->path,
+			    key->line, key_where, why, file->path, where);
+			ok = false;
+		}
 		tlsctx_check_key_mode(cfg, diag, key_where, key->line,
 		    key_path);
 	}
@@ -200,7 +211,7 @@ tlsctx_check_file(const struct cfg *cfg, struct cfg_diag *diag,
 	if (!want_ca) {
 		ok = tlsctx_report_dates(cfg, diag, where, file->line, &list,
 		    true) && ok;
-	} else if (list.count <= TLSCTX_SMALL_BUNDLE) {
+	} else if (!certtime_is_bundle(list.count)) {
 		tlsctx_report_dates(cfg, diag, where, file->line, &list, false);
 	}
 	x509_list_free(&list);
@@ -470,6 +481,10 @@ tlsctx_upstream_new(const struct cfg *cfg, struct cfg_diag *diag)
 	if (cfg->upstream.cert.path != NULL
 	    && !tlsctx_check_file(cfg, diag, "[upstream] cert",
 	    &cfg->upstream.cert, &cfg->upstream.key, false)) {
+		ok = false;
+	}
+	if (cfg->upstream.device_certs.path != NULL
+	    && !devcheck_run(cfg, diag)) {
 		ok = false;
 	}
 	ctx = wolfSSL_CTX_new(wolfSSLv23_client_method());

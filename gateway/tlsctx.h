@@ -18,17 +18,11 @@
 
 #include "config.h"
 
-/* Certificates closer than this to notAfter are warned about by -t and at
- * load. */
-#define TLSCTX_WARN_DAYS 30
-/* Root bundles up to this size are hand-made: their dates are reported. */
-#define TLSCTX_SMALL_BUNDLE 10
-
 struct x509_list;
 
 /* Reports certificates of list that are not yet valid or expired (errors
  * when as_errors, else warnings) and those expiring within
- * TLSCTX_WARN_DAYS (warnings). Returns false when an error was added. */
+ * CERTTIME_WARN_DAYS (warnings). Returns false when an error was added. */
 bool tlsctx_report_dates(const struct cfg *cfg, struct cfg_diag *diag,
     const char *where, unsigned line, const struct x509_list *list,
     bool as_errors);

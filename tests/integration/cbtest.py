@@ -21,6 +21,7 @@ import os
 import pwd
 import queue
 import re
+import shutil
 import signal
 import socket
 import ssl
@@ -1147,3 +1148,61 @@ def wait_until(what, fn, timeout=10.0, interval=0.05):
         if time.monotonic() >= deadline:
             raise AssertionError("%s: not within %.1fs (last: %r)" % (what, t(timeout), v))
         time.sleep(interval)
+
+
+# ---------------------------------------------------------------- files for [gateway] user
+# (added for test_config_trust.py / test_hygiene.py)
+
+# The lab files a default Gateway reads, by the keys that name them.
+GATEWAY_FILES = {
+    ("downstream", "cert"): "gateway-chain.pem",
+    ("downstream", "key"): "gateway.key",
+    ("ca.old", "file"): "ca-old.pem",
+    ("ca.new", "file"): "ca-new.pem",
+    ("upstream", "ca"): "cloud-root.pem",
+    ("upstream", "cert"): "gateway-upstream.pem",
+    ("upstream", "key"): "gateway-upstream.key",
+}
+
+
+class UserTree:
+    """A folder under /tmp that user can reach (pytest's own temporary
+    tree is mode 0700, root's), holding copies of the lab files a Gateway
+    reads: certificates 0644 root, keys 0600 owned by user, so that
+    certbridge with [gateway] user = user can read them after the drop.
+    A Gateway whose workdir is inside (gateway_dir()) writes its INI there
+    too, readable by user. remove() deletes the tree."""
+
+    def __init__(self, pki, user="nobody"):
+        self.pw = pwd.getpwnam(user)
+        self.dir = Path(tempfile.mkdtemp(prefix="cbtest-%s-" % user))
+        os.chmod(self.dir, 0o755)
+        for name in GATEWAY_FILES.values():
+            dst = self.dir / name
+            shutil.copyfile(pki(name), dst)
+            if name.endswith(".key"):
+                os.chown(dst, self.pw.pw_uid, self.pw.pw_gid)
+                os.chmod(dst, 0o600)
+            else:
+                os.chmod(dst, 0o644)
+
+    def __call__(self, name):
+        return str(self.dir / name)
+
+    def gateway_dir(self, name="gw"):
+        d = self.dir / name
+        d.mkdir(mode=0o755)
+        os.chmod(d, 0o755)
+        return d
+
+    def overrides(self, user=True):
+        """Gateway overrides naming the copies (and [gateway] user)."""
+        over = {}
+        for (sec, key), name in GATEWAY_FILES.items():
+            over.setdefault(sec, {})[key] = self(name)
+        if user:
+            over["gateway"] = {"user": self.pw.pw_name}
+        return over
+
+    def remove(self):
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -317,25 +317,34 @@ def _ids(pid):
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop privileges")
-def test_user_drops_privileges(broker, make_gateway, pki):
+def test_user_drops_privileges(broker, pki):
     import pwd
     nobody = pwd.getpwnam("nobody")
-    g = make_gateway(broker.port, {"gateway": {"user": "nobody"}})
-    g.wait_event("privileges", msg=re.compile(r"nobody"))
-    ids = _ids(g.pid)
-    assert ids["Uid"] == [str(nobody.pw_uid)] * 4, ids
-    assert ids["Gid"] == [str(nobody.pw_gid)] * 4, ids
-    assert nobody.pw_uid == 65534 and nobody.pw_gid == 65534
-    assert ids.get("Groups", []) == [], ids
-    # Keys were loaded as root (they are 0600 root here): devices connect.
-    assert os.stat(pki("gateway.key")).st_mode & 0o077 == 0
-    with mqtt_device(g.port, pki.device(DEVICE)) as ss:
-        ss.sendall(publish_packet("cbtest/nobody", b"x"))
-        ss.sendall(DISCONNECT)
-        assert wait_closed(ss) == b""
-    with mqtt_device(g.port, pki.device("dev-new-1")) as ss:
-        ss.sendall(DISCONNECT)
-        assert wait_closed(ss) == b""
+    # The files must be readable by nobody, or the load refuses to start
+    # (the reload after the drop would fail: SPEC T5, test_config_trust.py).
+    tree = cbtest.UserTree(pki, "nobody")
+    g = cbtest.Gateway(pki, tree.gateway_dir(), broker.port, overrides=tree.overrides())
+    try:
+        g.start()
+        g.wait_event("privileges", msg=re.compile(r"nobody"))
+        ids = _ids(g.pid)
+        assert ids["Uid"] == [str(nobody.pw_uid)] * 4, ids
+        assert ids["Gid"] == [str(nobody.pw_gid)] * 4, ids
+        assert nobody.pw_uid == 65534 and nobody.pw_gid == 65534
+        assert ids.get("Groups", []) == [], ids
+        # Keys are 0600 (nobody's here): devices connect.
+        assert os.stat(tree("gateway.key")).st_mode & 0o077 == 0
+        with mqtt_device(g.port, pki.device(DEVICE)) as ss:
+            ss.sendall(publish_packet("cbtest/nobody", b"x"))
+            ss.sendall(DISCONNECT)
+            assert wait_closed(ss) == b""
+        with mqtt_device(g.port, pki.device("dev-new-1")) as ss:
+            ss.sendall(DISCONNECT)
+            assert wait_closed(ss) == b""
+    finally:
+        rc = g.stop()
+        tree.remove()
+    assert rc == 0, "certbridge exited with %s on SIGTERM\n%s" % (rc, g.report())
 
 
 def test_user_unknown_is_exit_3(broker, pki, tmp_path):

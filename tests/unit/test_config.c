@@ -220,14 +220,14 @@ test_full_file(void **state)
 	    "\n"
 	    "[ca.legacy]\n"
 	    "file = ca-2019.pem\n"
-	    "retire_after = 2027-06-30\n"
+	    "retire_after = 2087-06-30\n"
 	    "crl = ca-2019.crl\n"
 	    "clock_skew = 1h\n"
 	    "expired_grace = 30d\n"
 	    "\n"
 	    "[ca.current]\n"
 	    "file = ca-2026.pem\n"
-	    "retire_after = 2030-01-01T12:00:00Z\n"
+	    "retire_after = 2090-01-01T12:00:00Z\n"
 	    "\n"
 	    "[upstream]\n"
 	    "address = broker.example.com:443\n"
@@ -254,6 +254,8 @@ test_full_file(void **state)
 	assert_int_equal(cfg->gateway.max_connections, 2500);
 	assert_int_equal(cfg->gateway.shutdown_grace_ms, 30000);
 	assert_string_equal(cfg->gateway.user, "certbridge");
+	assert_int_equal(cfg->gateway.user_line, 8);
+	assert_int_equal(cfg->gateway.line, 2);
 	assert_string_equal(cfg->gateway.state_file.path,
 	    in_dir("state/devices.state"));
 	assert_int_equal(cfg->gateway.state_file.line, 9);
@@ -289,7 +291,7 @@ test_full_file(void **state)
 	assert_string_equal(ca->file.path, in_dir("ca-2019.pem"));
 	assert_int_equal(ca->file.line, 24);
 	assert_true(ca->has_retire_after);
-	assert_int_equal(ca->retire_after, 1814313600LL);
+	assert_int_equal(ca->retire_after, 3707769600LL);
 	assert_string_equal(ca->crl.path, in_dir("ca-2019.crl"));
 	assert_int_equal(ca->crl.line, 26);
 	assert_true(ca->has_clock_skew);
@@ -300,7 +302,7 @@ test_full_file(void **state)
 	assert_int_equal(ca->line, 30);
 	assert_string_equal(ca->file.path, in_dir("ca-2026.pem"));
 	assert_true(ca->has_retire_after);
-	assert_int_equal(ca->retire_after, 1893499200LL);
+	assert_int_equal(ca->retire_after, 3786955200LL);
 	assert_null(ca->crl.path);
 	assert_false(ca->has_clock_skew);
 	assert_int_equal(ca->expired_grace_ms, 0);
@@ -386,7 +388,7 @@ test_empty_means_off(void **state)
 	(void)state;
 	cfg = load_ok("[gateway]\nadmin_listen =\nuser =\nstate_file =  ; mem\n"
 	    DS_MIN "ciphers =\nplain_listen =\n"
-	    "[ca.legacy]\nfile = ca-2019.pem\nretire_after =\ncrl =\n"
+	    "[ca.legacy]\nfile = ca-2019.pem\n"
 	    "clock_skew =\n"
 	    "[upstream]\naddress = [::1]:8883\nsni =\nca = up-ca.pem\n"
 	    "cert =\nkey =\ndevice_certs =\nalpn =\n");
@@ -395,13 +397,58 @@ test_empty_means_off(void **state)
 	assert_null(cfg->gateway.state_file.path);
 	assert_null(cfg->downstream.ciphers);
 	assert_int_equal(cfg->downstream.plain_listen.count, 0);
-	assert_false(cfg->cas[0].has_retire_after);
-	assert_null(cfg->cas[0].crl.path);
 	assert_false(cfg->cas[0].has_clock_skew);
 	assert_string_equal(cfg->upstream.sni, "::1");
 	assert_null(cfg->upstream.cert.path);
 	assert_null(cfg->upstream.alpn);
 	cfg_free(cfg);
+}
+
+/* An empty crl or retire_after would turn a trust check off unnoticed
+ * (SPEC T5): an error; only leaving the key out means "none". */
+static void
+test_empty_trust_keys_refused(void **state)
+{
+	(void)state;
+	expect_lines(DS_MIN "[ca.legacy]\nfile = ca-2019.pem\ncrl =\n"
+	    "retire_after =  ; none\n" UP_MIN,
+	    "{F}:6: [ca.legacy] crl: empty value; write the CRL file of this "
+	    "CA, or remove the line to check no CRL for it (revocation "
+	    "checking off)",
+	    "{F}:7: [ca.legacy] retire_after: empty value; write the date "
+	    "after which this CA admits no device, or remove the line to keep "
+	    "the CA without one",
+	    NULL);
+}
+
+/* Trust windows wide enough to weaken trust are warnings, at the line of
+ * the key (SPEC T5); 30 days exactly is not one. */
+static void
+test_trust_window_warnings(void **state)
+{
+	(void)state;
+	expect_lines("[downstream]\ncert = gw.pem\nkey = gw.key\n"
+	    "clock_skew = 30d1s\n"
+	    "[ca.legacy]\nfile = ca-2019.pem\nretire_after = 2001-01-01\n"
+	    "clock_skew = 30d\nexpired_grace = 31d\n"
+	    "[ca.current]\nfile = ca-2026.pem\nretire_after = 2999-12-31\n"
+	    "clock_skew = 1000d\nexpired_grace = 30d\n" UP_MIN,
+	    "{F}:4: [downstream] clock_skew: warning: 30d1s is more than 30 "
+	    "days: device certificates issued up to 30d1s in the future are "
+	    "admitted; fix the clock of the machine that issues them and keep "
+	    "this to minutes or hours",
+	    "{F}:7: [ca.legacy] retire_after: warning: 2001-01-01T00:00:00Z is "
+	    "in the past: every device of this CA is refused now "
+	    "(reason=retired-ca); if that is a typo in the year, fix it",
+	    "{F}:9: [ca.legacy] expired_grace: warning: 31d is more than 30 "
+	    "days: device certificates that expired up to 31d ago are "
+	    "admitted; renew the stranded certificates and keep this to the "
+	    "days they need",
+	    "{F}:13: [ca.current] clock_skew: warning: 1000d is more than 30 "
+	    "days: device certificates issued up to 1000d in the future are "
+	    "admitted; fix the clock of the machine that issues them and keep "
+	    "this to minutes or hours",
+	    NULL);
 }
 
 static void
@@ -928,6 +975,8 @@ main(void)
 		cmocka_unit_test(test_full_file),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_empty_means_off),
+		cmocka_unit_test(test_empty_trust_keys_refused),
+		cmocka_unit_test(test_trust_window_warnings),
 		cmocka_unit_test(test_paths),
 		cmocka_unit_test(test_comments_and_layout),
 		cmocka_unit_test(test_warning_only),
