@@ -51,8 +51,8 @@ BINS := $(B)/certbridge $(TOOL_BIN)
 
 .SECONDARY:
 
-.PHONY: all build build-deps deps test test-unit test-conf test-integration run der-fixtures \
-        install clean bench fuzz fuzz-run
+.PHONY: all build build-deps deps test test-unit test-conf test-integration run \
+        der-fixtures install clean bench fuzz fuzz-run
 
 all: build-deps
 	@$(MAKE) --no-print-directory build
@@ -102,7 +102,7 @@ test: deps
 	@$(MAKE) --no-print-directory fuzz-run FUZZ_SECONDS=30
 	@echo "make test: all passed"
 
-# Real certificates and CRLs for the DER readers' tests,
+# Real certificates and CRLs for the DER readers' and the judge's tests,
 # made afresh at every run (under a second) because their dates are relative
 # to now; the tests find them in CB_DER_FIXTURES.
 DER_FIXTURES := $(B)/tests/der-fixtures
@@ -110,6 +110,7 @@ DER_FIXTURES := $(B)/tests/der-fixtures
 der-fixtures:
 	@rm -rf $(DER_FIXTURES) && mkdir -p $(DER_FIXTURES)
 	@$(PYTHON) tests/unit/gen_der_fixtures.py $(DER_FIXTURES)
+	@$(PYTHON) tests/unit/gen_judge_pki.py $(DER_FIXTURES)/judge
 
 test-unit: $(UNIT_BIN) der-fixtures
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; \

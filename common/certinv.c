@@ -19,7 +19,6 @@
 #include "certinv.h"
 #include "util.h"
 
-#define DAY_S 86400
 
 /* Where an item comes from, for its fields and its error lines. */
 struct certinv_src {
@@ -139,7 +138,7 @@ certinv_add_certs(struct certinv *inv, const struct certinv_src *src,
 		x509_fingerprint_hex(cert, it->fingerprint);
 		it->is_ca = wolfSSL_X509_get_isCA(cert) != 0;
 		it->in_bundle = src->bundle_ok
-		    && list.count >= CERTINV_BUNDLE_MIN;
+		    && certtime_is_bundle(list.count);
 	}
 	x509_list_free(&list);
 	return ok;
@@ -336,36 +335,21 @@ certinv_level_of(const struct certinv_item *item, int64_t now,
 	if (item->in_bundle) {
 		return CERTINV_OK;
 	}
-	if (now < item->not_before) {
-		return CERTINV_NOT_YET_VALID;
-	}
 	if (item->role == CERTINV_CRL && item->not_after == 0) {
-		return CERTINV_OK;
+		return now < item->not_before ? CERTINV_NOT_YET_VALID
+		    : CERTINV_OK;
 	}
-	if (now > item->not_after) {
-		return CERTINV_EXPIRED;
-	}
-	/* now <= not_after here, so the difference cannot overflow. */
-	if (item->not_after - now < crit_s) {
-		return CERTINV_CRIT;
-	}
-	if (item->not_after - now < warn_s) {
-		return CERTINV_WARN;
-	}
-	return CERTINV_OK;
+	return (enum certinv_level)certtime_level(item->not_before,
+	    item->not_after, now, warn_s, crit_s);
 }
 
 int64_t
 certinv_days_left(const struct certinv_item *item, int64_t now)
 {
-	int64_t left;
-
 	if (item->role == CERTINV_CRL && item->not_after == 0) {
 		return 0;
 	}
-	left = item->not_after - now;
-	/* Floor, not truncation toward zero: 1 s past notAfter is day -1. */
-	return left >= 0 ? left / DAY_S : -((-left + DAY_S - 1) / DAY_S);
+	return certtime_days_left(item->not_after, now);
 }
 
 const char *

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "certtime.h"
 #include "config.h"
 #include "x509.h"
 
@@ -25,12 +26,13 @@ enum certinv_role {
 	CERTINV_DEVICE_CERT,    /* [upstream] device_certs/<identity>.crt */
 };
 
+/* certtime's levels, named for items (a CRL's nextUpdate is its end). */
 enum certinv_level {
-	CERTINV_OK = 0,
-	CERTINV_WARN,          /* expires within the warning window */
-	CERTINV_CRIT,          /* expires within the critical window */
-	CERTINV_EXPIRED,       /* past notAfter (a CRL: past nextUpdate) */
-	CERTINV_NOT_YET_VALID, /* before notBefore */
+	CERTINV_OK = CERTTIME_OK,
+	CERTINV_WARN = CERTTIME_WARN,
+	CERTINV_CRIT = CERTTIME_CRIT,
+	CERTINV_EXPIRED = CERTTIME_EXPIRED,   /* past notAfter / nextUpdate */
+	CERTINV_NOT_YET_VALID = CERTTIME_NOT_YET_VALID,
 };
 
 /* "device:" and a file name of device_certs without ".crt". */
@@ -63,10 +65,6 @@ struct certinv {
 	char **errors;          /* "FILE:LINE: [section] key: why", one per problem */
 	size_t error_count;
 };
-
-/* An [upstream] ca file with at least this many certificates is a bundle
- * (see in_bundle). */
-#define CERTINV_BUNDLE_MIN 11
 
 /*
  * Reads every certificate and CRL cfg names, in this order: [downstream]

@@ -585,6 +585,7 @@ set_defaults(struct cfg *cfg)
 	cfg->gateway.shutdown_grace_ms = 10 * 1000;
 	cfg->gateway.state_file.path =
 	    strdup("/var/lib/certbridge/devices.state");
+	cfg->gateway.rejudge = true;
 
 	cfg->downstream.listen.addrs = calloc(1,
 	    sizeof(*cfg->downstream.listen.addrs));

@@ -116,7 +116,12 @@ struct cfg {
 		uint32_t max_connections;
 		int64_t shutdown_grace_ms;
 		char *user;                /* NULL = stay */
+		unsigned user_line;
 		struct cfg_file state_file; /* path NULL = memory only */
+		unsigned line;             /* the [gateway] header; 0 = none */
+		/* Judge live sessions again at reload and at a retire_after
+		 * (docs/configuration.md). */
+		bool rejudge;
 	} gateway;
 
 	struct {

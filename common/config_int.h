@@ -42,6 +42,7 @@ enum cfg_key_id {
 	K_GW_SHUTDOWN_GRACE,
 	K_GW_USER,
 	K_GW_STATE_FILE,
+	K_GW_REJUDGE,
 
 	K_DS_LISTEN,
 	K_DS_CERT,

@@ -49,6 +49,7 @@ const struct cfg_key_def cfg_keys[CFG_KEY_COUNT] = {
 	[K_GW_USER] = { GW, "user", KT_USER, KF_EMPTY_OFF, 0, 0, NULL, NULL },
 	[K_GW_STATE_FILE] = { GW, "state_file", KT_PATH, KF_EMPTY_OFF, 0, 0,
 		NULL, "/var/lib/certbridge/devices.state" },
+	[K_GW_REJUDGE] = { GW, "rejudge", KT_BOOL, 0, 0, 0, NULL, "yes" },
 
 	[K_DS_LISTEN] = { DS, "listen", KT_HOSTPORT_LIST, 0, 0, 0, NULL,
 		"0.0.0.0:8883" },
@@ -279,6 +280,9 @@ store(struct cfg *cfg, enum cfg_key_id id, struct cfg_ca *ca,
 		break;
 	case K_GW_STATE_FILE:
 		set_file(&cfg->gateway.state_file, v, line);
+		break;
+	case K_GW_REJUDGE:
+		cfg->gateway.rejudge = v->b;
 		break;
 	case K_DS_LISTEN:
 		set_list(&cfg->downstream.listen, v, line);

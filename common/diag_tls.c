@@ -10,8 +10,10 @@
 #include <wolfssl/ssl.h>
 #include <wolfssl/error-ssl.h>
 
+#include "certtime.h"
 #include "diag_text.h"
 #include "diag_tls.h"
+#include "judge.h"
 #include "parse.h"
 #include "util.h"
 #include "x509.h"
@@ -173,9 +175,8 @@ diag_explain_handshake(int e, int alert, const struct diag_peer *p,
 {
 	char err[WOLFSSL_MAX_ERROR_SZ];
 
-	/* 62, 64: X509_V_ERR_HOSTNAME_MISMATCH, _IP_ADDRESS_MISMATCH. */
-	if (e == DOMAIN_NAME_MISMATCH || e == IPADDR_MISMATCH || p->err == 62
-	    || p->err == 64) {
+	if (e == DOMAIN_NAME_MISMATCH || e == IPADDR_MISMATCH
+	    || judge_vclass(p->err) == JUDGE_VC_NAME_MISMATCH) {
 		diag_explain_name(p->certs[0], name, out, cap);
 	} else if (p->err != 0) {
 		diag_explain_verify(p, t, out, cap);
@@ -327,34 +328,28 @@ diag_explain_verify(const struct diag_peer *p, const struct diag_trust *t,
 {
 	char which[ESC_LEN + 64];
 
-	switch (p->err) {
-	case 2:  /* unable to get issuer certificate */
-	case 18: /* self-signed certificate */
-	case 19: /* self-signed certificate in chain */
-	case 20: /* unable to get local issuer certificate */
-	case 21: /* unable to verify the first certificate */
+	switch (judge_vclass(p->err)) {
+	case JUDGE_VC_UNKNOWN_ISSUER:
 		diag_unknown_issuer(p, t, out, cap);
 		return;
-	case 10:
-	case 14: /* wolfSSL's number for "expired" */
+	case JUDGE_VC_EXPIRED:
 		diag_dates(p, t, true, out, cap);
 		return;
-	case 9:
-	case 13: /* wolfSSL's number for "not yet valid" */
+	case JUDGE_VC_NOT_YET_VALID:
 		diag_dates(p, t, false, out, cap);
 		return;
 	default:
 		break;
 	}
 	diag_which(p, p->err_depth, which, sizeof(which));
-	if (p->err == 7) {
+	if (judge_vclass(p->err) == JUDGE_VC_BAD_SIGNATURE) {
 		snprintf(out, cap, "the signature on %s does not verify: the "
 		    "chain is damaged or forged, or a CA in %s has the name "
 		    "of the real one but another key", which, t->ca_path);
 		return;
 	}
 	snprintf(out, cap, "%s does not verify: %s (error %d); check the "
-	    "server's chain and %s", which, x509_verify_error_text(p->err),
+	    "server's chain and %s", which, judge_vcode_text(p->err),
 	    p->err, t->ca_path);
 }
 
@@ -532,7 +527,7 @@ diag_cert_print(FILE *out, WOLFSSL_X509 *c, int64_t now, const char *first,
 		snprintf(left, sizeof(left), "EXPIRED %s ago", span);
 	} else if (have_a) {
 		snprintf(left, sizeof(left), "%" PRId64 " days left",
-		    (a - now) / 86400);
+		    certtime_days_left(a, now));
 	}
 	fprintf(out, "%svalid    %s .. %s (%s)\n", indent, nb, na, left);
 	x509_fingerprint_hex(c, fp);

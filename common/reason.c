@@ -26,6 +26,10 @@ static const struct reason_row rows[REASON_COUNT_] = {
 	[REASON_CRL_STALE] = {"crl-stale",
 	    "the CA's CRL is past its nextUpdate, so revocation cannot be "
 	    "checked; install a fresh CRL and reload"},
+	[REASON_CRL_ERROR] = {"crl-error",
+	    "the CA's CRL gave no clear answer for this certificate, so the "
+	    "device is refused rather than admitted unchecked; check the "
+	    "CRL file"},
 	[REASON_RETIRED_CA] = {"retired-ca",
 	    "the CA that issued this certificate is past its retire_after "
 	    "date; migrate the device to the new CA"},

@@ -568,53 +568,6 @@ x509_crl_free(struct x509_crl_file *crl)
 	crl->len = 0;
 }
 
-const char *
-x509_verify_error_text(int err)
-{
-	switch (err) {
-	case 0:
-		return "ok";
-	case 2:
-		return "unable to get issuer certificate";
-	case 3:
-		return "unable to get certificate CRL";
-	case 7:
-		return "certificate signature failure (not signed by the CA "
-		    "it names)";
-	case 9:
-	case 13:
-		return "certificate is not yet valid";
-	case 10:
-	case 14:
-		return "certificate has expired";
-	case 11:
-		return "CRL is not yet valid";
-	case 12:
-		return "CRL has expired";
-	case 18:
-		return "self-signed certificate";
-	case 19:
-		return "self-signed certificate in chain";
-	case 20:
-		return "unable to get local issuer certificate (the chain does "
-		    "not reach a trusted CA)";
-	case 21:
-		return "unable to verify the first certificate";
-	case 22:
-		return "certificate chain too long";
-	case 23:
-		return "certificate revoked";
-	case 24:
-		return "invalid CA certificate";
-	case 26:
-		return "unsupported certificate purpose";
-	case 62:
-		return "host name mismatch";
-	default:
-		return "certificate verification failed";
-	}
-}
-
 /* One SAN for x509_san_text; false for types a host is not matched
  * against. */
 static bool

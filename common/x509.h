@@ -80,10 +80,6 @@ bool x509_crl_read(const char *path, struct x509_crl_file *out,
     char why[X509_WHY_LEN]);
 void x509_crl_free(struct x509_crl_file *crl);
 
-/* wolfSSL verify error numbers (X509_V_ERR_*) in words; wolfSSL's own table
- * has no text for several of them (13, 14). Never NULL. */
-const char *x509_verify_error_text(int err);
-
 /* The subject alternative names of cert a verifier matches a host against,
  * as "DNS:localhost, IP:127.0.0.1" (IPv6 in its short form), in the order
  * wolfSSL returns them (not necessarily the order written); other SAN

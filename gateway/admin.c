@@ -28,7 +28,6 @@
 #include "version.h"
 #include "watch.h"
 
-#define ADMIN_SEEN_WINDOW_S (7 * 86400)
 
 struct admin {
 	struct evhttp *http;
@@ -41,7 +40,7 @@ admin_ca_families(struct server *srv, struct evbuffer *out)
 {
 	const struct cfg *cfg = server_gen(srv)->cfg;
 	struct sightings *seen = server_sightings(srv);
-	int64_t since = clock_wall_s() - ADMIN_SEEN_WINDOW_S;
+	int64_t since = clock_wall_s() - SIGHTINGS_WINDOW_S;
 
 	metrics_help(out, "certbridge_device_auth_total", "counter",
 	    "Devices admitted, by the [ca.NAME] that admitted them.");

@@ -16,6 +16,7 @@ struct metrics {
 	uint64_t handshakes_fail[METRICS_SIDES_][REASON_COUNT_];
 	uint64_t connections[METRICS_SIDES_];
 	uint64_t refused[REASON_COUNT_];
+	uint64_t revoked[REASON_COUNT_];
 	uint64_t reloads_ok;
 	uint64_t reloads_fail;
 	struct metrics_traffic up;
@@ -69,6 +70,14 @@ metrics_refused(struct metrics *m, enum reason why)
 {
 	if ((unsigned)why < REASON_COUNT_) {
 		m->refused[why]++;
+	}
+}
+
+void
+metrics_revoked(struct metrics *m, enum reason why)
+{
+	if ((unsigned)why < REASON_COUNT_) {
+		m->revoked[why]++;
 	}
 }
 
@@ -181,6 +190,17 @@ metrics_render_counters(const struct metrics *m, struct evbuffer *out)
 		evbuffer_add_printf(out, "certbridge_connect_refused_total{"
 		    "reason=\"%s\"} %" PRIu64 "\n", reason_slug(refusals[i]),
 		    m->refused[refusals[i]]);
+	}
+	metrics_help(out, "certbridge_sessions_revoked_total", "counter",
+	    "Live sessions closed because they were no longer trusted when "
+	    "judged again (at a reload or a CA's retire_after).");
+	for (int r = REASON_UNKNOWN_CA; r <= REASON_BAD_CERT; r++) {
+		if (r == REASON_NO_CLIENT_CERT) {
+			continue;
+		}
+		evbuffer_add_printf(out, "certbridge_sessions_revoked_total{"
+		    "reason=\"%s\"} %" PRIu64 "\n", reason_slug((enum reason)r),
+		    m->revoked[r]);
 	}
 	metrics_help(out, "certbridge_config_reloads_total", "counter",
 	    "Configuration reloads (SIGHUP) by result.");

@@ -40,6 +40,8 @@ void metrics_connection(struct metrics *m, enum metrics_side side, int delta);
 /* A device refused at accept (limit) or answered with a refusal CONNACK
  * (identity, upstream-unavailable). */
 void metrics_refused(struct metrics *m, enum reason why);
+/* A live session closed when judged again ([gateway] rejudge). */
+void metrics_revoked(struct metrics *m, enum reason why);
 void metrics_reload(struct metrics *m, bool ok);
 struct metrics_traffic *metrics_traffic(struct metrics *m, bool up);
 

@@ -47,21 +47,13 @@ mqttpolicy_text(const struct mqtt_bytes *b, char *out, size_t cap)
 	out[n] = '\0';
 }
 
-static bool
-mqttpolicy_equal(const struct mqtt_bytes *b, const char *s)
-{
-	size_t n = strlen(s);
-
-	return b->len == n && (n == 0 || memcmp(b->ptr, s, n) == 0);
-}
-
 enum mqttpolicy_rc
 mqttpolicy_apply(const struct cfg *cfg, const struct trust_verdict *v,
     bool has_cert, struct mqtt_connect *c, struct evbuffer *out,
     struct mqttpolicy_result *res)
 {
+	const struct judge_identity *id = &v->id;
 	bool needs_identity, changed = false;
-	const char *id = v->identity;
 	char shown[96];
 	size_t size;
 	uint8_t *buf;
@@ -69,25 +61,19 @@ mqttpolicy_apply(const struct cfg *cfg, const struct trust_verdict *v,
 	memset(res, 0, sizeof(*res));
 	needs_identity = cfg->mqtt.clientid != CFG_CLIENTID_KEEP
 	    || cfg->mqtt.username == CFG_USERNAME_IDENTITY;
-	if (needs_identity) {
-		if (!has_cert) {
-			return mqttpolicy_refuse(res, c->version, false,
-			    "the device presented no certificate, so it has "
-			    "no identity for [mqtt] clientid/username rules");
-		}
-		if (v->identity_state == TRUST_IDENTITY_AMBIGUOUS) {
-			return mqttpolicy_refuse(res, c->version, false,
-			    "the device certificate carries more than one SAN "
-			    "of the type [mqtt] identity names; issue it with "
-			    "exactly one");
-		}
-		if (v->identity_state != TRUST_IDENTITY_OK) {
-			return mqttpolicy_refuse(res, c->version, false,
-			    "the device certificate has no %s to take the "
-			    "identity from; fix [mqtt] identity or the "
-			    "certificate", cfg->mqtt.identity
-			    == CFG_IDENTITY_CN ? "CN" : "SAN of that type");
-		}
+	/* Identities are exact (docs/configuration.md): when [mqtt]
+	 * identity reads a field, it reads it exactly or the device is
+	 * refused, whatever clientid and username say; the identity also
+	 * names the device in logs and sightings and picks its
+	 * device_certs pair. */
+	if (has_cert && cfg->mqtt.identity != CFG_IDENTITY_NONE
+	    && id->state != JUDGE_ID_OK) {
+		return mqttpolicy_refuse(res, c->version, false, "%s", id->why);
+	}
+	if (needs_identity && !has_cert) {
+		return mqttpolicy_refuse(res, c->version, false, "the device "
+		    "presented no certificate, so it has no identity for "
+		    "[mqtt] clientid/username rules");
 	}
 	/* [MQTT-3.1.3-8]: a 3.x client that wants its session kept must
 	 * name it. (5.0 lets the server assign an id: the broker's call.) */
@@ -98,24 +84,24 @@ mqttpolicy_apply(const struct cfg *cfg, const struct trust_verdict *v,
 		    "[MQTT-3.1.3-8]; the device must send a client id");
 	}
 	if (cfg->mqtt.clientid == CFG_CLIENTID_CHECK
-	    && !mqttpolicy_equal(&c->client_id, id)) {
+	    && !judge_identity_equals(id, c->client_id.ptr, c->client_id.len)) {
 		mqttpolicy_text(&c->client_id, shown, sizeof(shown));
 		return mqttpolicy_refuse(res, c->version, true,
 		    "client id \"%s\" differs from the certificate identity "
 		    "\"%s\"; fix the device's client id, or set [mqtt] "
-		    "clientid = rewrite", shown, id);
+		    "clientid = rewrite", shown, id->bytes);
 	}
 	if (cfg->mqtt.clientid == CFG_CLIENTID_REWRITE
-	    && !mqttpolicy_equal(&c->client_id, id)) {
-		c->client_id.ptr = (const uint8_t *)id;
-		c->client_id.len = (uint16_t)strlen(id);
+	    && !judge_identity_equals(id, c->client_id.ptr, c->client_id.len)) {
+		c->client_id.ptr = (const uint8_t *)id->bytes;
+		c->client_id.len = (uint16_t)id->len;
 		changed = true;
 	}
-	if (cfg->mqtt.username == CFG_USERNAME_IDENTITY
-	    && !(c->has_username && mqttpolicy_equal(&c->username, id))) {
+	if (cfg->mqtt.username == CFG_USERNAME_IDENTITY && !(c->has_username
+	    && judge_identity_equals(id, c->username.ptr, c->username.len))) {
 		c->has_username = true;
-		c->username.ptr = (const uint8_t *)id;
-		c->username.len = (uint16_t)strlen(id);
+		c->username.ptr = (const uint8_t *)id->bytes;
+		c->username.len = (uint16_t)id->len;
 		changed = true;
 	} else if (cfg->mqtt.username == CFG_USERNAME_DROP && c->has_username) {
 		c->has_username = false;

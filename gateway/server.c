@@ -20,6 +20,7 @@
 #include "listener.h"
 #include "metrics.h"
 #include "parse.h"
+#include "rejudge.h"
 #include "log.h"
 #include "server.h"
 #include "session.h"
@@ -33,8 +34,6 @@
 /* How often device sightings are written to [gateway] state_file when
  * they changed. */
 #define SERVER_STATE_SAVE_S 60
-/* The window of the per-CA "devices seen" figure. */
-#define SERVER_SEEN_WINDOW_S (7 * 86400)
 
 struct server {
 	char *config_path;
@@ -50,6 +49,7 @@ struct server {
 	struct watch *watch;
 	struct metrics *metrics;
 	struct admin *admin;
+	struct rejudge *rejudge;
 	int64_t started_at;
 
 	struct session_list sessions;
@@ -158,8 +158,9 @@ server_session_added(struct server *srv)
 }
 
 void
-server_session_removed(struct server *srv)
+server_session_removed(struct server *srv, struct session *s)
 {
+	rejudge_session_leaving(srv->rejudge, s);
 	CB_ASSERT(srv->session_count > 0);
 	srv->session_count--;
 	if (srv->stopping && srv->session_count == 0) {
@@ -287,7 +288,7 @@ server_log_sightings(struct server *srv)
 		if (log_begin(&l, LOG_INFO, "ca-devices")) {
 			log_str(&l, "ca", ca);
 			log_u64(&l, "devices_7d", sightings_devices_since(
-			    srv->sightings, ca, now - SERVER_SEEN_WINDOW_S));
+			    srv->sightings, ca, now - SIGHTINGS_WINDOW_S));
 			log_u64(&l, "devices_total", sightings_devices_since(
 			    srv->sightings, ca, 0));
 			log_str(&l, "last_seen", when);
@@ -468,6 +469,8 @@ server_reload(struct server *srv)
 	server_log_sightings(srv);
 	watch_set_inventory(srv->watch, &next->inv);
 	server_admin(srv, next->cfg);
+	rejudge_start(srv->rejudge, "reload");
+	rejudge_watch_retirements(srv->rejudge);
 }
 
 static void
@@ -578,7 +581,8 @@ server_new(const char *config_path, int *exit_code)
 	srv->sightings = sightings_new();
 	srv->watch = watch_new(srv->base);
 	srv->metrics = metrics_new();
-	if (srv->metrics == NULL || srv->watch == NULL || srv->dns == NULL || srv->upstream == NULL || srv->sig_hup == NULL
+	srv->rejudge = rejudge_new(srv->base, srv);
+	if (srv->rejudge == NULL || srv->metrics == NULL || srv->watch == NULL || srv->dns == NULL || srv->upstream == NULL || srv->sig_hup == NULL
 	    || srv->sig_term == NULL || srv->sig_int == NULL
 	    || srv->grace_timer == NULL || srv->state_timer == NULL
 	    || srv->sightings == NULL) {
@@ -605,6 +609,7 @@ server_new(const char *config_path, int *exit_code)
 	server_log_sightings(srv);
 	watch_set_inventory(srv->watch, &srv->gen->inv);
 	server_admin(srv, cfg);
+	rejudge_watch_retirements(srv->rejudge);
 	{
 		struct timeval every = {SERVER_STATE_SAVE_S, 0};
 
@@ -638,6 +643,8 @@ server_free(struct server *srv)
 	}
 	admin_free(srv->admin);
 	srv->admin = NULL;
+	rejudge_free(srv->rejudge);
+	srv->rejudge = NULL;
 	if (srv->sig_hup != NULL) {
 		event_free(srv->sig_hup);
 	}

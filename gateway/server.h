@@ -51,7 +51,8 @@ bool server_listening(struct server *srv);
  * is linked by session.c; the server only stores it. */
 struct session_list *server_sessions(struct server *srv);
 uint64_t server_session_added(struct server *srv);
-void server_session_removed(struct server *srv);
+/* Called while s is still in the list, just before it leaves it. */
+void server_session_removed(struct server *srv, struct session *s);
 size_t server_session_count(const struct server *srv);
 
 #endif

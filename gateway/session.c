@@ -93,13 +93,14 @@ session_log_begin(struct session *s, struct log_line *l, enum log_level lvl,
 	log_u64(l, "conn", s->id);
 	log_str(l, "peer", s->peer);
 	if (s->identified) {
-		if (s->verdict.identity[0] != '\0') {
-			log_str(l, "device", s->verdict.identity);
-		} else if (s->verdict.cert_cn[0] != '\0') {
-			log_str(l, "device", s->verdict.cert_cn);
+		/* The identity, or the certificate's CN when it has none: any
+		 * bytes, escaped by the log layer (SPEC T2). */
+		if (s->verdict.id.len > 0) {
+			log_bytes(l, "device", s->verdict.id.bytes,
+			    s->verdict.id.len);
 		}
-		if (s->verdict.ca_index >= 0) {
-			log_str(l, "ca", cfg->cas[s->verdict.ca_index].name);
+		if (s->verdict.j.ca_index >= 0) {
+			log_str(l, "ca", cfg->cas[s->verdict.j.ca_index].name);
 		}
 	}
 	return true;
@@ -125,6 +126,7 @@ session_free(struct session *s)
 		upstream_cancel(server_upstream(s->srv), &s->wait);
 	}
 	conn_free(s->down);
+	trust_verdict_free(&s->verdict);
 	if (s->up != NULL) {
 		metrics_connection(server_metrics(s->srv), METRICS_UPSTREAM, -1);
 	}
@@ -134,8 +136,8 @@ session_free(struct session *s)
 		evbuffer_free(s->connect_pkt);
 	}
 	event_free(s->timer);
+	server_session_removed(s->srv, s);
 	TAILQ_REMOVE(server_sessions(s->srv), s, link);
-	server_session_removed(s->srv);
 	gen_unref(s->gen);
 	s->magic = 0;
 	free(s);
@@ -160,8 +162,9 @@ session_schedule_free(struct session *s)
 	event_active(s->timer, EV_TIMEOUT, 0);
 }
 
-static void
-session_log_end(struct session *s, enum reason why, const char *detail)
+void
+session_log_end(struct session *s, const char *event, enum reason why,
+    const char *detail)
 {
 	struct log_line l;
 	enum log_level lvl = LOG_INFO;
@@ -170,7 +173,7 @@ session_log_end(struct session *s, enum reason why, const char *detail)
 	    && why != REASON_SHUTDOWN) {
 		lvl = LOG_WARN;
 	}
-	if (!session_log_begin(s, &l, lvl, "session-closed")) {
+	if (!session_log_begin(s, &l, lvl, event)) {
 		return;
 	}
 	log_str(&l, "reason", reason_slug(why));
@@ -193,7 +196,7 @@ session_end(struct session *s, enum reason why, const char *detail)
 		return;
 	}
 	if (!s->quiet_close) {
-		session_log_end(s, why, detail);
+		session_log_end(s, "session-closed", why, detail);
 	}
 	session_schedule_free(s);
 }
@@ -294,14 +297,14 @@ session_tls_reason(struct session *s, char *detail, size_t cap)
 	int err = conn_tls_error(c);
 	char what[256];
 
-	if (s->verdict.decided && !s->verdict.admitted) {
-		snprintf(detail, cap, "%s", s->verdict.detail);
-		return s->verdict.reason;
+	if (s->verdict.decided && !s->verdict.j.admitted) {
+		snprintf(detail, cap, "%s", s->verdict.j.detail);
+		return s->verdict.j.reason;
 	}
 	conn_describe(c, what, sizeof(what));
 	if (err == NO_PEER_CERT) {
 		trust_refuse_no_cert(&s->verdict);
-		snprintf(detail, cap, "%s", s->verdict.detail);
+		snprintf(detail, cap, "%s", s->verdict.j.detail);
 		return REASON_NO_CLIENT_CERT;
 	}
 	if (conn_peer_alert(c) >= 0) {
@@ -325,11 +328,11 @@ session_tls_reason(struct session *s, char *detail, size_t cap)
 	return REASON_PROTOCOL;
 }
 
-static void
+void
 session_handshake_failed(struct session *s)
 {
 	struct log_line l;
-	char detail[TRUST_DETAIL_LEN + 64];
+	char detail[JUDGE_DETAIL_LEN + 64];
 	enum reason why = session_tls_reason(s, detail, sizeof(detail));
 
 	metrics_handshake(server_metrics(s->srv), METRICS_DOWNSTREAM, false,
@@ -350,19 +353,23 @@ session_note_sighting(struct session *s)
 {
 	const struct trust_verdict *v = &s->verdict;
 	struct sightings *seen = server_sightings(s->srv);
-	const char *ca, *device;
+	char device[4 * JUDGE_IDENTITY_MAX + 1];
+	const char *ca;
 
-	if (!s->has_cert || v->ca_index < 0) {
+	if (!s->has_cert || v->j.ca_index < 0) {
 		return;
 	}
-	ca = s->gen->cfg->cas[v->ca_index].name;
+	ca = s->gen->cfg->cas[v->j.ca_index].name;
 	sightings_count_admission(seen, ca);
-	device = v->identity[0] != '\0' ? v->identity : v->cert_cn;
+	/* Escaped, so a name with odd bytes keys the table (and the state
+	 * file) as the text shown in logs, never cut at a NUL. */
+	judge_identity_display(&v->id, device, sizeof(device));
 	if (device[0] != '\0') {
 		sightings_note(seen, ca, device, clock_wall_s());
 	}
-	if (v->grace != TRUST_GRACE_NONE) {
-		sightings_count_grace(seen, ca, v->grace == TRUST_GRACE_EXPIRED);
+	if (v->j.grace != JUDGE_GRACE_NONE) {
+		sightings_count_grace(seen, ca,
+		    v->j.grace == JUDGE_GRACE_EXPIRED);
 	}
 }
 
@@ -374,7 +381,7 @@ session_admitted(struct session *s)
 	const char *kind = NULL;
 
 	if (ssl != NULL) {
-		s->has_cert = s->verdict.decided && s->verdict.admitted;
+		s->has_cert = s->verdict.decided && s->verdict.j.admitted;
 		if (wolfSSL_session_reused(ssl)) {
 			s->resumed = true;
 			trust_judge_resumed(ssl, &s->verdict);
@@ -382,18 +389,21 @@ session_admitted(struct session *s)
 			    == CFG_AUTH_REQUIRED) {
 				trust_refuse_no_cert(&s->verdict);
 			}
-			if (s->verdict.decided && !s->verdict.admitted) {
+			if (s->verdict.decided && !s->verdict.j.admitted) {
 				session_handshake_failed(s);
 				return;
 			}
 			s->has_cert = s->verdict.decided;
 		}
-		if (s->verdict.decided && !s->verdict.admitted) {
+		if (s->verdict.decided && !s->verdict.j.admitted) {
 			session_handshake_failed(s);
 			return;
 		}
+		if (s->has_cert && !session_judged_current(s)) {
+			return;
+		}
 		if (s->has_cert) {
-			trust_identity(s->gen->cfg, ssl, &s->verdict);
+			trust_identity(s->gen->cfg, &s->verdict);
 		}
 	}
 	s->identified = true;
@@ -401,9 +411,9 @@ session_admitted(struct session *s)
 		metrics_handshake(server_metrics(s->srv), METRICS_DOWNSTREAM,
 		    true, REASON_NONE);
 	}
-	if (s->verdict.grace == TRUST_GRACE_SKEW) {
+	if (s->verdict.j.grace == JUDGE_GRACE_SKEW) {
 		kind = "skew";
-	} else if (s->verdict.grace == TRUST_GRACE_EXPIRED) {
+	} else if (s->verdict.j.grace == JUDGE_GRACE_EXPIRED) {
 		kind = "expired";
 	}
 	if (session_log_begin(s, &l, kind ? LOG_WARN : LOG_INFO,
@@ -423,7 +433,7 @@ session_admitted(struct session *s)
 		if (kind != NULL) {
 			char span[32];
 
-			parse_format_duration(s->verdict.grace_offset_s * 1000,
+			parse_format_duration(s->verdict.j.grace_offset_s * 1000,
 			    span, sizeof(span));
 			log_str(&l, "grace", kind);
 			log_str(&l, "offset", span);
@@ -443,8 +453,8 @@ session_admitted(struct session *s)
 const char *
 session_identity(const struct session *s)
 {
-	return s->has_cert && s->verdict.identity_state == TRUST_IDENTITY_OK
-	    ? s->verdict.identity : NULL;
+	return s->has_cert && s->verdict.id.state == JUDGE_ID_OK
+	    ? s->verdict.id.bytes : NULL;
 }
 
 /* A device that would reach the broker with no client certificate while
@@ -624,9 +634,9 @@ session_on_timer(evutil_socket_t fd, short what, void *arg)
 		return;
 	case SESSION_HANDSHAKE:
 		s->verdict.decided = true;
-		s->verdict.admitted = false;
-		s->verdict.reason = REASON_TIMEOUT;
-		snprintf(s->verdict.detail, sizeof(s->verdict.detail), "the "
+		s->verdict.j.admitted = false;
+		s->verdict.j.reason = REASON_TIMEOUT;
+		snprintf(s->verdict.j.detail, sizeof(s->verdict.j.detail), "the "
 		    "device did not complete the TLS handshake within "
 		    "[downstream] handshake_timeout");
 		session_handshake_failed(s);
@@ -690,7 +700,7 @@ session_start(struct server *srv, struct gen *gen, int fd,
 	s->gen = gen_ref(gen);
 	s->started_ms = clock_mono_ms();
 	s->last_rx_ms = s->started_ms;
-	s->verdict.ca_index = -1;
+	s->verdict.j.ca_index = -1;
 	session_peer_text(peer, s->peer, sizeof(s->peer));
 	s->id = server_session_added(srv);
 	TAILQ_INSERT_TAIL(server_sessions(srv), s, link);
@@ -735,8 +745,8 @@ fail:
 	if (s->timer != NULL) {
 		event_free(s->timer);
 	}
+	server_session_removed(srv, s);
 	TAILQ_REMOVE(server_sessions(srv), s, link);
-	server_session_removed(srv);
 	gen_unref(s->gen);
 	free(s);
 	return false;

@@ -19,6 +19,7 @@
 #define CB_SESSION_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "reason.h"
@@ -46,7 +47,17 @@ bool session_start(struct server *srv, struct gen *gen, int fd,
 /* Ends the session for a reason that is not its own (shutdown). */
 void session_close(struct session *s, enum reason why, const char *detail);
 
+/* Judges the session's device again under the current generation's rules
+ * at time now ([gateway] rejudge); one no longer trusted is closed, logged as
+ * session-revoked with the refusal's reason. Returns whether it was
+ * closed. */
+bool session_rejudge(struct session *s, int64_t now);
+
 struct session_list;
+/* Walking the server's sessions (the list is linked here). */
+struct session *session_list_first(struct session_list *list);
+struct session *session_list_next(struct session *s);
+
 /* Closes every session of the list (at the end of shutdown_grace). */
 void session_close_all(struct session_list *list, enum reason why,
     const char *detail);

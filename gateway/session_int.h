@@ -92,8 +92,16 @@ void session_linger(struct session *s);
 void session_refuse_connack(struct session *s, uint8_t code, enum reason why,
     const char *detail);
 
+void session_log_end(struct session *s, const char *event, enum reason why,
+    const char *detail);
+void session_handshake_failed(struct session *s);
+
 /* The identity proved by the device certificate, or NULL. */
 const char *session_identity(const struct session *s);
+
+/* session_judge.c: a handshake begun under an older generation is judged
+ * under the current one; false when it was refused (and ended). */
+bool session_judged_current(struct session *s);
 
 /* session_up.c */
 void session_log_connect(struct session *s, const struct mqtt_connect *c,

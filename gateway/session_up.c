@@ -20,6 +20,7 @@
 #include "clock.h"
 #include "devcert.h"
 #include "gen.h"
+#include "judge.h"
 #include "metrics.h"
 #include "parse.h"
 #include "server.h"
@@ -101,28 +102,24 @@ session_up_tls_reason(struct session *s, char *detail, size_t cap)
 	char what[256];
 
 	conn_describe(s->up, what, sizeof(what));
-	switch (err) {
-	case 20:
-	case 2:
-	case 21:
+	switch (judge_vclass(err)) {
+	case JUDGE_VC_UNKNOWN_ISSUER:
 		snprintf(detail, cap, "the broker's chain does not end in a "
 		    "root of [upstream] ca (%s): %s; if the cloud moved to a "
 		    "new root, add that root to [upstream] ca and reload",
-		    cfg->upstream.ca.path, x509_verify_error_text(err));
+		    cfg->upstream.ca.path, judge_vcode_text(err));
 		return REASON_UNKNOWN_CA;
-	case 10:
-	case 14:
+	case JUDGE_VC_EXPIRED:
 		snprintf(detail, cap, "a certificate in the broker's chain has "
 		    "expired (depth %d); the cloud must renew it, or this "
 		    "gateway's clock is wrong", s->up_seen.err_depth);
 		return REASON_EXPIRED;
-	case 9:
-	case 13:
+	case JUDGE_VC_NOT_YET_VALID:
 		snprintf(detail, cap, "a certificate in the broker's chain is "
 		    "not yet valid (depth %d); check this gateway's clock",
 		    s->up_seen.err_depth);
 		return REASON_NOT_YET_VALID;
-	case 7:
+	case JUDGE_VC_BAD_SIGNATURE:
 		snprintf(detail, cap, "a signature in the broker's chain does "
 		    "not verify (depth %d)", s->up_seen.err_depth);
 		return REASON_BAD_SIGNATURE;

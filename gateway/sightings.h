@@ -18,6 +18,10 @@
 
 struct sightings;
 
+/* The window of the "devices seen" figure (the migration-readiness
+ * figure of /metrics, /status and the ca-devices log line). */
+#define SIGHTINGS_WINDOW_S (7 * 86400)
+
 /* Per-CA counters kept beside the table (since start, not persisted). */
 struct sightings_counts {
 	uint64_t admissions;

@@ -12,6 +12,7 @@
 #include "certinv.h"
 #include "clock.h"
 #include "gen.h"
+#include "certtime.h"
 #include "jsonw.h"
 #include "listener.h"
 #include "server.h"
@@ -20,10 +21,6 @@
 #include "version.h"
 #include "watch.h"
 
-#define STATUS_SEEN_WINDOW_S (7 * 86400)
-#define STATUS_DAY_S 86400
-#define STATUS_WARN_S (30 * STATUS_DAY_S)
-#define STATUS_CRIT_S (7 * STATUS_DAY_S)
 
 static void
 status_days_left(struct jsonw *w, int64_t not_after, int64_t now)
@@ -32,9 +29,7 @@ status_days_left(struct jsonw *w, int64_t not_after, int64_t now)
 		jsonw_raw(w, "null");
 		return;
 	}
-	/* Whole days, rounded down: one second past the end is -1. */
-	jsonw_i64(w, not_after >= now ? (not_after - now) / STATUS_DAY_S
-	    : -((now - not_after + STATUS_DAY_S - 1) / STATUS_DAY_S));
+	jsonw_i64(w, certtime_days_left(not_after, now));
 }
 
 static void
@@ -150,7 +145,8 @@ status_certificates(struct jsonw *w, struct server *srv, int64_t now)
 		jsonw_raw(w, ",");
 		jsonw_key(w, "status");
 		jsonw_str(w, it->in_bundle ? "not-judged" : certinv_level_name(
-		    certinv_level_of(it, now, STATUS_WARN_S, STATUS_CRIT_S)));
+		    certinv_level_of(it, now, CERTTIME_WARN_DAYS * CERTTIME_DAY_S,
+		    CERTTIME_CRIT_DAYS * CERTTIME_DAY_S)));
 		jsonw_raw(w, ",");
 		jsonw_key(w, "in_bundle");
 		jsonw_bool(w, it->in_bundle);
@@ -177,7 +173,7 @@ status_cas(struct jsonw *w, struct server *srv, int64_t now)
 		jsonw_raw(w, ",");
 		jsonw_key(w, "devices_7d");
 		jsonw_u64(w, sightings_devices_since(seen, ca->name,
-		    now - STATUS_SEEN_WINDOW_S));
+		    now - SIGHTINGS_WINDOW_S));
 		jsonw_raw(w, ",");
 		jsonw_key(w, "devices_total");
 		jsonw_u64(w, sightings_devices_since(seen, ca->name, 0));

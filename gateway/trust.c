@@ -1,23 +1,20 @@
 /*
- * trust.c - the device verify callback and its per-CA policy (see trust.h).
+ * trust.c - the [ca.NAME] sections as judge rules, and the verify callback
+ * that asks common/judge.c (see trust.h).
  *
- * Measured facts this relies on (Debian's wolfSSL 5.5.4, see
- * PLATFORM-NOTES.md): the callback runs deepest certificate first; at depth
- * 0 wolfSSL reports one error, and a bad signature (7) or an unknown issuer
- * (20) wins over a date error, so a date error means the chain itself
- * verified; expired is 14 (not 10) and not-yet-valid 13 (not 9).
+ * Measured facts this relies on (Debian's wolfSSL 5.5.4, docs/architecture.md "wolfSSL facts"):
+ * the callback runs deepest certificate first and for good certificates
+ * too; at depth 0 wolfSSL reports one error. Which error means what is
+ * judge.c's to say, not this file's.
  */
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
-#include <wolfssl/openssl/x509v3.h>
-#include <wolfssl/error-ssl.h>
 
+#include "certtime.h"
 #include "clock.h"
 #include "parse.h"
 #include "tlsctx.h"
@@ -25,25 +22,23 @@
 #include "util.h"
 #include "x509.h"
 
-/* Longest device chain looked at: leaf, a few intermediates, a root. */
-#define TRUST_MAX_CHAIN 8
-
-_Static_assert(TRUST_IDENTITY_LEN == X509_NAME_LEN,
-    "x509_cn writes X509_NAME_LEN bytes into the identity");
-
 struct trust_ca {
-	const struct cfg_ca *cfg;
 	struct x509_list certs;
-	/* With a crl: a certificate manager holding this section's CA
-	 * certificates and its CRL, asked about each certificate on a
-	 * device's path to the section. */
+	struct judge_cert *judged;      /* certs with their facts */
+	/* The CRL: its DER (which crl's spans point into), the list read
+	 * from it, and wolfSSL's certificate manager holding this section's
+	 * CAs and the CRL (which verified its signature at load). */
+	struct x509_crl_file crl_file;
+	struct crl_facts crl;
+	bool has_crl;
 	WOLFSSL_CERT_MANAGER *crl_cm;
-	int64_t crl_next_update;
 };
 
 struct trust {
 	const struct cfg *cfg;
 	struct trust_ca *cas;
+	struct judge_ca *rule_cas;
+	struct judge_rules rules;
 	size_t count;
 };
 
@@ -64,357 +59,147 @@ trust_indexes(void)
 	return verdict_index >= 0 && trust_index >= 0;
 }
 
-static void
-trust_refuse(struct trust_verdict *v, enum reason r, int err, const char *fmt,
-    ...) CB_PRINTF(4, 5);
+/* ------------------------------------------------------------ chains */
 
 static void
-trust_refuse(struct trust_verdict *v, enum reason r, int err, const char *fmt,
-    ...)
+trust_chain_free(struct trust_chain *c)
 {
-	va_list ap;
+	CB_FREE(c->der);
+	c->count = 0;
+}
 
-	v->decided = true;
-	v->admitted = false;
-	v->reason = r;
-	v->verify_err = err;
-	va_start(ap, fmt);
-	vsnprintf(v->detail, sizeof(v->detail), fmt, ap);
-	va_end(ap);
+/* Keeps a copy of the presented chain (DER, leaf first) and the links
+ * its judgement verified, for judging it again. */
+static bool
+trust_chain_set(struct trust_chain *c, const uint8_t *const *der,
+    const uint32_t *len, size_t n, const struct judge_links *links)
+{
+	size_t total = 0, at = 0, nlinks = links != NULL ? links->count : 0;
+
+	trust_chain_free(c);
+	if (n > JUDGE_MAX_CHAIN) {
+		n = JUDGE_MAX_CHAIN;
+	}
+	for (size_t i = 0; i < n; i++) {
+		total += len[i];
+	}
+	if (total == 0 || (c->der = malloc(total + nlinks * 64)) == NULL) {
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		memcpy(c->der + at, der[i], len[i]);
+		c->len[i] = len[i];
+		at += len[i];
+	}
+	for (size_t i = 0; i < nlinks; i++) {
+		memcpy(c->der + total + i * 64, links->fp[i], 64);
+	}
+	c->count = (uint8_t)n;
+	c->der_len = (uint32_t)total;
+	c->links = (uint8_t)nlinks;
+	return true;
 }
 
 static void
-trust_ca_list(const struct trust *t, char *out, size_t cap)
+trust_chain_links(const struct trust_chain *c, struct judge_links *out)
 {
-	size_t used = 0;
+	out->count = c->links;
+	for (size_t i = 0; i < c->links; i++) {
+		memcpy(out->fp[i], c->der + c->der_len + i * 64, 64);
+	}
+}
 
-	out[0] = '\0';
-	for (size_t i = 0; i < t->count && used < cap; i++) {
-		int n = snprintf(out + used, cap - used, "%s[ca.%s]",
-		    i ? ", " : "", t->cas[i].cfg->name);
-		if (n < 0) {
+/* Parses a kept chain back into wolfSSL objects; returns how many. */
+static size_t
+trust_chain_x509(const struct trust_chain *c, WOLFSSL_X509 **out)
+{
+	size_t at = 0, n = 0;
+
+	for (size_t i = 0; i < c->count; i++) {
+		WOLFSSL_X509 *x = wolfSSL_X509_d2i(NULL, c->der + at,
+		    (int)c->len[i]);
+
+		at += c->len[i];
+		if (x == NULL) {
 			break;
 		}
-		used += (size_t)n;
+		out[n++] = x;
 	}
+	return n;
 }
-
-/* An intermediate's own error ends the handshake: grace and skew are for
- * device certificates only, never for a CA. */
-static int
-trust_judge_intermediate(struct trust_verdict *v, WOLFSSL_X509 *cur, int err)
-{
-	char subject[X509_NAME_LEN];
-	char when[40] = "?";
-	int64_t at;
-
-	if (err == 0) {
-		return 1;
-	}
-	x509_subject(cur, subject);
-	switch (err) {
-	case 10:
-	case 14:
-		if (x509_not_after(cur, &at)) {
-			parse_format_date(at, when, sizeof(when));
-		}
-		trust_refuse(v, REASON_EXPIRED, err, "intermediate CA %s in the "
-		    "device's chain expired on %s; renew the intermediate and "
-		    "reissue the chain file on the device", subject, when);
-		break;
-	case 9:
-	case 13:
-		if (x509_not_before(cur, &at)) {
-			parse_format_date(at, when, sizeof(when));
-		}
-		trust_refuse(v, REASON_NOT_YET_VALID, err, "intermediate CA %s "
-		    "in the device's chain is valid only from %s; check the "
-		    "clock of the machine that issued it", subject, when);
-		break;
-	case 23:
-		trust_refuse(v, REASON_REVOKED, err, "intermediate CA %s is "
-		    "revoked", subject);
-		break;
-	default:
-		trust_refuse(v, REASON_BAD_CERT, err, "intermediate CA %s: %s",
-		    subject, x509_verify_error_text(err));
-		break;
-	}
-	return 0;
-}
-
-/* Whether ca is cert, or issued it (name and key identifiers, then the
- * signature itself: a renewed CA may keep its name and change its key). */
-static bool
-trust_ca_vouches(WOLFSSL_X509 *ca, WOLFSSL_X509 *cert)
-{
-	WOLFSSL_EVP_PKEY *key;
-	bool ok;
-
-	if (x509_same(ca, cert)) {
-		return true;
-	}
-	if (wolfSSL_X509_check_issued(ca, cert) != 0) {
-		return false;
-	}
-	key = wolfSSL_X509_get_pubkey(ca);
-	if (key == NULL) {
-		return false;
-	}
-	ok = wolfSSL_X509_verify(cert, key) == WOLFSSL_SUCCESS;
-	wolfSSL_EVP_PKEY_free(key);
-	return ok;
-}
-
-/* The certificates a device presented, leaf first, parsed once. */
-struct trust_peer {
-	WOLFSSL_X509 *certs[TRUST_MAX_CHAIN];
-	int count;
-	/* The certificates the walk went through, leaf first, up to the one
-	 * the section vouched for: the ones a CRL of that section may list. */
-	int path[TRUST_MAX_CHAIN + 1];
-	int path_len;
-};
 
 static void
-trust_peer_free(struct trust_peer *p)
+trust_x509_free_all(WOLFSSL_X509 **xs, size_t n)
 {
-	for (int i = 0; i < p->count; i++) {
-		wolfSSL_X509_free(p->certs[i]);
+	for (size_t i = 0; i < n; i++) {
+		wolfSSL_X509_free(xs[i]);
 	}
-	p->count = 0;
 }
 
-/*
- * Walks from the leaf towards a configured CA, through certificates the
- * device itself sent, and returns the first [ca.NAME] section whose file
- * holds the certificate reached or its issuer (the section closest to the
- * leaf). Returns -1 with missing naming the issuer no one provided.
- *
- * wolfSSL's own chain may also use intermediates other devices sent
- * earlier (it caches them in the CTX): a device sending only its leaf
- * would then be admitted after another device's visit and refused again
- * after a reload. The walk uses only this device's certificates and the
- * CA files, so the verdict is the same every time.
- */
-static int
-trust_walk(const struct trust *t, struct trust_peer *p,
-    char missing[X509_NAME_LEN])
+/* ------------------------------------------------------------ callback */
+
+static void
+trust_decide(struct trust_verdict *v, const struct judge_verdict *j)
 {
-	WOLFSSL_X509 *cur = p->count > 0 ? p->certs[0] : NULL;
-	int cur_at = 0;
-
-	missing[0] = '\0';
-	p->path_len = 0;
-	for (int hop = 0; cur != NULL && hop <= p->count; hop++) {
-		WOLFSSL_X509 *next = NULL;
-		int next_at = -1;
-
-		p->path[p->path_len++] = cur_at;
-		for (size_t s = 0; s < t->count; s++) {
-			for (size_t k = 0; k < t->cas[s].certs.count; k++) {
-				if (trust_ca_vouches(t->cas[s].certs.certs[k],
-				    cur)) {
-					return (int)s;
-				}
-			}
-		}
-		for (int i = 1; i < p->count && next == NULL; i++) {
-			if (p->certs[i] != cur && !x509_is_self_issued(cur)
-			    && trust_ca_vouches(p->certs[i], cur)) {
-				next = p->certs[i];
-				next_at = i;
-			}
-		}
-		if (next == NULL) {
-			x509_issuer(cur, missing);
-			return -1;
-		}
-		cur = next;
-		cur_at = next_at;
-	}
-	return -1;
-}
-
-/*
- * Revocation against the section's CRL, for every certificate on the
- * device's path (a leaf under a device-sent intermediate is the
- * intermediate's to revoke; the intermediate is the section's). A CRL past
- * its nextUpdate no longer answers (wolfSSL drops it): rather than admit a
- * device that may be revoked, certbridge refuses and says why.
- */
-static int
-trust_check_crl(const struct trust *t, struct trust_verdict *v, int section,
-    const struct trust_peer *p)
-{
-	const struct trust_ca *tca = &t->cas[section];
-	char subject[X509_NAME_LEN], when[40];
-	int64_t now = clock_wall_s();
-
-	if (tca->crl_cm == NULL) {
-		return 1;
-	}
-	if (tca->crl_next_update != 0 && now > tca->crl_next_update) {
-		parse_format_date(tca->crl_next_update, when, sizeof(when));
-		trust_refuse(v, REASON_CRL_STALE, 0, "the CRL of [ca.%s] (%s) "
-		    "passed its nextUpdate on %s, so revocation cannot be "
-		    "checked; install a fresh CRL from the CA and reload",
-		    tca->cfg->name, tca->cfg->crl.path, when);
-		return 0;
-	}
-	for (int i = 0; i < p->path_len; i++) {
-		WOLFSSL_X509 *c = p->certs[p->path[i]];
-		int len = 0;
-		const unsigned char *der = wolfSSL_X509_get_der(c, &len);
-
-		if (der != NULL && wolfSSL_CertManagerCheckCRL(tca->crl_cm,
-		    (unsigned char *)(uintptr_t)der, len) == CRL_CERT_REVOKED) {
-			x509_subject(c, subject);
-			trust_refuse(v, REASON_REVOKED, 23, "%s %s is revoked by "
-			    "the CRL of [ca.%s]; issue the device a new "
-			    "certificate", i == 0 ? "device certificate"
-			    : "intermediate CA", subject, tca->cfg->name);
-			return 0;
-		}
-	}
-	return 1;
-}
-
-/*
- * The per-CA policy once the section is known: retirement, then the one
- * date error wolfSSL may have reported for the device certificate, within
- * that section's clock_skew or expired_grace. The walk that found the
- * section verified every signature on the way itself, so a grace decision
- * never rests on wolfSSL having checked the signature before the date.
- */
-static int
-trust_policy(const struct trust *t, struct trust_verdict *v, int section,
-    WOLFSSL_X509 *leaf, int err)
-{
-	const struct cfg_ca *ca = t->cas[section].cfg;
-	char subject[X509_NAME_LEN], when[40] = "?", span[32], lim[32];
-	int64_t now = clock_wall_s(), at = 0, limit;
-
-	x509_subject(leaf, subject);
-	v->ca_index = section;
-	if (ca->has_retire_after && now >= ca->retire_after) {
-		parse_format_date(ca->retire_after, when, sizeof(when));
-		trust_refuse(v, REASON_RETIRED_CA, err, "device certificate %s "
-		    "was issued by [ca.%s], retired since %s; migrate the "
-		    "device to a current CA, or move retire_after if the "
-		    "migration is not finished", subject, ca->name, when);
-		return 0;
-	}
-	if (err == 9 || err == 13) {
-		limit = (ca->has_clock_skew ? ca->clock_skew_ms
-		    : t->cfg->downstream.clock_skew_ms) / 1000;
-		if (!x509_not_before(leaf, &at)) {
-			at = now;
-		}
-		parse_format_duration((at - now) * 1000, span, sizeof(span));
-		parse_format_duration(limit * 1000, lim, sizeof(lim));
-		if (at - now > limit) {
-			trust_refuse(v, REASON_NOT_YET_VALID, err, "device "
-			    "certificate %s notBefore is %s in the future "
-			    "(allowed skew %s); check the clock of the machine "
-			    "that issued it, or raise clock_skew", subject,
-			    span, lim);
-			return 0;
-		}
-		v->grace = TRUST_GRACE_SKEW;
-		v->grace_offset_s = at - now;
-	} else if (err == 10 || err == 14) {
-		limit = ca->expired_grace_ms / 1000;
-		if (!x509_not_after(leaf, &at)) {
-			at = now;
-		}
-		parse_format_date(at, when, sizeof(when));
-		parse_format_duration((now - at) * 1000, span, sizeof(span));
-		if (now - at > limit) {
-			trust_refuse(v, REASON_EXPIRED, err, "device certificate "
-			    "%s expired on %s (%s ago); issue a new one, or set "
-			    "expired_grace on [ca.%s] to let it in while it is "
-			    "renewed", subject, when, span, ca->name);
-			return 0;
-		}
-		v->grace = TRUST_GRACE_EXPIRED;
-		v->grace_offset_s = now - at;
-	}
 	v->decided = true;
-	v->admitted = true;
-	v->reason = REASON_NONE;
-	v->verify_err = err;
-	snprintf(v->detail, sizeof(v->detail), "%s", subject);
-	return 1;
+	v->j = *j;
+}
+
+/* Judges a presented chain now, records the verdict and, for an admitted
+ * device, keeps the chain (and the links checked) for re-judging. Frees
+ * xs. */
+static bool
+trust_judge_chain(const struct trust *t, struct trust_verdict *v,
+    WOLFSSL_X509 **xs, const uint8_t *const *der, const uint32_t *len,
+    size_t n, int code)
+{
+	struct judge_verdict j;
+	struct judge_links links;
+
+	judge_device_links(&t->rules, xs, n, code, clock_wall_s(), NULL,
+	    &links, &j);
+	if (j.admitted && !trust_chain_set(&v->chain, der, len, n, &links)) {
+		j.admitted = false;
+		j.reason = REASON_INTERNAL;
+		snprintf(j.detail, sizeof(j.detail), "out of memory keeping "
+		    "the device's chain");
+	}
+	trust_x509_free_all(xs, n);
+	trust_decide(v, &j);
+	return j.admitted;
 }
 
 static int
 trust_judge_leaf(const struct trust *t, struct trust_verdict *v,
-    WOLFSSL_X509_STORE_CTX *st, WOLFSSL_X509 *leaf, int err)
+    WOLFSSL_X509_STORE_CTX *st, int err)
 {
-	struct trust_peer peer = {.count = 0};
-	char subject[X509_NAME_LEN], issuer[X509_NAME_LEN];
-	char missing[X509_NAME_LEN], cas[256];
-	int section, ok;
+	WOLFSSL_X509 *xs[JUDGE_MAX_CHAIN];
+	const uint8_t *der[JUDGE_MAX_CHAIN];
+	uint32_t len[JUDGE_MAX_CHAIN];
+	struct judge_verdict j;
+	size_t n = 0;
 
-	x509_subject(leaf, subject);
-	x509_issuer(leaf, issuer);
-	if (err == 20 || err == 2 || err == 21) {
-		trust_ca_list(t, cas, sizeof(cas));
-		trust_refuse(v, REASON_UNKNOWN_CA, err, "device certificate %s "
-		    "was issued by %s, which is not in any CA file (%s); add "
-		    "that CA as a [ca.NAME] section, or if it is an "
-		    "intermediate have the device send it with its "
-		    "certificate", subject, issuer, cas);
-		return 0;
-	}
-	if (err == 7) {
-		trust_refuse(v, REASON_BAD_SIGNATURE, err, "device certificate "
-		    "%s names issuer %s but its signature does not verify with "
-		    "that CA's key; the certificate is forged or issued by "
-		    "another CA of the same name", subject, issuer);
-		return 0;
-	}
-	if (err == 23) {
-		trust_refuse(v, REASON_REVOKED, err, "device certificate %s is "
-		    "revoked by its CA's CRL; issue the device a new "
-		    "certificate", subject);
-		return 0;
-	}
-	if (err != 0 && err != 9 && err != 13 && err != 10 && err != 14) {
-		trust_refuse(v, REASON_BAD_CERT, err, "device certificate %s: "
-		    "%s", subject, x509_verify_error_text(err));
-		return 0;
-	}
-
-	for (int i = 0; i < st->totalCerts && peer.count < TRUST_MAX_CHAIN;
-	    i++) {
-		WOLFSSL_X509 *c = wolfSSL_X509_d2i(NULL, st->certs[i].buffer,
+	for (int i = 0; i < st->totalCerts && n < JUDGE_MAX_CHAIN; i++) {
+		WOLFSSL_X509 *x = wolfSSL_X509_d2i(NULL, st->certs[i].buffer,
 		    (int)st->certs[i].length);
 
-		if (c != NULL) {
-			peer.certs[peer.count++] = c;
+		if (x == NULL) {
+			break;
 		}
+		der[n] = st->certs[i].buffer;
+		len[n] = st->certs[i].length;
+		xs[n++] = x;
 	}
-	if (peer.count == 0 || !x509_same(peer.certs[0], leaf)) {
-		trust_peer_free(&peer);
-		trust_refuse(v, REASON_BAD_CERT, err, "device certificate %s "
-		    "could not be read back for the CA decision", subject);
+	if (n == 0) {
+		memset(&j, 0, sizeof(j));
+		j.ca_index = -1;
+		j.reason = REASON_BAD_CERT;
+		snprintf(j.detail, sizeof(j.detail), "the device's certificate "
+		    "could not be read back for the CA decision");
+		trust_decide(v, &j);
 		return 0;
 	}
-	section = trust_walk(t, &peer, missing);
-	if (section < 0) {
-		trust_refuse(v, REASON_UNKNOWN_CA, 20, "device certificate %s "
-		    "needs the CA certificate %s, which the device did not "
-		    "send and no [ca.NAME] file holds; add it to the CA file "
-		    "or to the device's certificate chain", subject, missing);
-		ok = 0;
-	} else {
-		ok = trust_check_crl(t, v, section, &peer)
-		    && trust_policy(t, v, section, leaf, err);
-	}
-	trust_peer_free(&peer);
-	return ok;
+	return trust_judge_chain(t, v, xs, der, len, n, err) ? 1 : 0;
 }
 
 static int
@@ -424,6 +209,7 @@ trust_verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *st)
 	struct trust_verdict *v;
 	const struct trust *t;
 	WOLFSSL_X509 *cur;
+	struct judge_verdict j;
 	int depth, err;
 
 	ssl = wolfSSL_X509_STORE_CTX_get_ex_data(st,
@@ -437,7 +223,7 @@ trust_verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *st)
 		/* Not a session of ours: never admit what was not judged. */
 		return 0;
 	}
-	if (v->decided && !v->admitted) {
+	if (v->decided && !v->j.admitted) {
 		return 0;
 	}
 	/* wolfSSL asks about an empty certificate message too: that is a
@@ -452,57 +238,60 @@ trust_verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *st)
 	depth = wolfSSL_X509_STORE_CTX_get_error_depth(st);
 	err = wolfSSL_X509_STORE_CTX_get_error(st);
 	cur = wolfSSL_X509_STORE_CTX_get_current_cert(st);
-	if (cur == NULL) {
-		trust_refuse(v, REASON_BAD_CERT, err, "device sent a "
-		    "certificate wolfSSL could not read");
+	if (depth > 0) {
+		if (err == 0 && preverify) {
+			return 1;
+		}
+		if (cur == NULL || err == 0) {
+			memset(&j, 0, sizeof(j));
+			j.ca_index = -1;
+			j.reason = REASON_BAD_CERT;
+			snprintf(j.detail, sizeof(j.detail), "chain certificate "
+			    "at depth %d was rejected", depth);
+		} else {
+			judge_intermediate(cur, err, &j);
+		}
+		trust_decide(v, &j);
 		return 0;
 	}
-	if (depth > 0) {
-		if (!preverify && err == 0) {
-			trust_refuse(v, REASON_BAD_CERT, err, "chain "
-			    "certificate at depth %d was rejected", depth);
-			return 0;
-		}
-		return trust_judge_intermediate(v, cur, err);
-	}
-	return trust_judge_leaf(t, v, st, cur, err);
+	return trust_judge_leaf(t, v, st, err);
 }
 
-int64_t
-trust_crl_warn_window(const struct x509_crl_file *crl)
-{
-	int64_t quarter = (crl->next_update - crl->this_update) / 4;
+/* ------------------------------------------------------------ loading */
 
-	return quarter > 86400 ? quarter : 86400;
-}
-
-/* Loads the section's CRL into a certificate manager of its own, which
- * also checks that the CRL is signed by a CA of the section. */
+/* Loads the section's CRL: read by crl.c for the list, and into a
+ * certificate manager of its own, which checks that a CA of the section
+ * signed it and gives the second opinion judge.c asks for. */
 static bool
-trust_load_crl(struct trust_ca *tca, const struct cfg *cfg,
-    struct cfg_diag *diag)
+trust_load_crl(struct trust_ca *tca, const struct cfg_ca *ca,
+    const struct cfg *cfg, struct cfg_diag *diag)
 {
-	const struct cfg_ca *ca = tca->cfg;
-	struct x509_crl_file crl;
-	char why[X509_WHY_LEN], when[40];
+	struct x509_crl_file *crl = &tca->crl_file;
+	char why[X509_WHY_LEN], cwhy[CRL_WHY_LEN], when[40];
 	int64_t now = clock_wall_s();
-	bool ok = false;
 
-	if (!x509_crl_read(ca->crl.path, &crl, why)) {
+	if (!x509_crl_read(ca->crl.path, crl, why)) {
 		cfg_diag_add(diag, true, "%s:%u: [ca.%s] crl: %s", cfg->path,
 		    ca->crl.line, ca->name, why);
 		return false;
 	}
-	parse_format_date(crl.next_update, when, sizeof(when));
-	if (crl.next_update != 0 && crl.next_update < now) {
+	parse_format_date(crl->next_update, when, sizeof(when));
+	if (crl->next_update != 0 && crl->next_update < now) {
 		cfg_diag_add(diag, true, "%s:%u: [ca.%s] crl: \"%s\" is stale: "
 		    "its nextUpdate was %s; fetch a fresh CRL from the CA",
 		    cfg->path, ca->crl.line, ca->name, ca->crl.path, when);
-		goto out;
+		return false;
 	}
+	if (!crl_parse(crl->data, crl->len, &tca->crl, cwhy)) {
+		cfg_diag_add(diag, true, "%s:%u: [ca.%s] crl: \"%s\": %s",
+		    cfg->path, ca->crl.line, ca->name, ca->crl.path, cwhy);
+		return false;
+	}
+	tca->has_crl = true;
 	tca->crl_cm = wolfSSL_CertManagerNew();
 	if (tca->crl_cm == NULL) {
-		goto out;
+		cfg_diag_add(diag, true, "%s: out of memory", cfg->path);
+		return false;
 	}
 	for (size_t i = 0; i < tca->certs.count; i++) {
 		int len = 0;
@@ -515,38 +304,75 @@ trust_load_crl(struct trust_ca *tca, const struct cfg *cfg,
 		}
 	}
 	if (wolfSSL_CertManagerEnableCRL(tca->crl_cm, 0) != WOLFSSL_SUCCESS
-	    || wolfSSL_CertManagerLoadCRLBuffer(tca->crl_cm, crl.data,
-	    (long)crl.len, crl.format) != WOLFSSL_SUCCESS) {
+	    || wolfSSL_CertManagerLoadCRLBuffer(tca->crl_cm, crl->data,
+	    (long)crl->len, crl->format) != WOLFSSL_SUCCESS) {
 		cfg_diag_add(diag, true, "%s:%u: [ca.%s] crl: \"%s\" is not a "
 		    "CRL signed by a CA of \"%s\"; use the CRL this CA "
 		    "publishes", cfg->path, ca->crl.line, ca->name,
 		    ca->crl.path, ca->file.path);
-		goto out;
+		return false;
 	}
-	tca->crl_next_update = crl.next_update;
-	if (crl.next_update != 0 && crl.next_update - now
-	    < trust_crl_warn_window(&crl)) {
+	if (crl->next_update != 0 && crl->next_update - now
+	    < certtime_crl_warn_window(crl->this_update, crl->next_update)) {
 		cfg_diag_add(diag, false, "%s:%u: [ca.%s] crl: warning: the CRL "
 		    "\"%s\" must be replaced by %s (its nextUpdate); after "
 		    "that, devices of this CA are refused", cfg->path,
 		    ca->crl.line, ca->name, ca->crl.path, when);
 	}
-	ok = true;
-out:
-	x509_crl_free(&crl);
-	return ok;
+	return true;
+}
+
+/* Every certificate of a [ca.NAME] file is a trust anchor for devices:
+ * a leaf there would be a pinned device (or worse, a device that can
+ * vouch for others), so each must be a CA certificate certbridge can read
+ * exactly. */
+static bool
+trust_check_ca_certs(struct trust_ca *tca, const struct cfg_ca *ca,
+    const struct cfg *cfg, struct cfg_diag *diag)
+{
+	char subject[X509_NAME_LEN], why[JUDGE_WHY_LEN];
+
+	tca->judged = calloc(tca->certs.count, sizeof(*tca->judged));
+	if (tca->judged == NULL) {
+		cfg_diag_add(diag, true, "%s: out of memory", cfg->path);
+		return false;
+	}
+	for (size_t i = 0; i < tca->certs.count; i++) {
+		x509_subject(tca->certs.certs[i], subject);
+		if (!judge_cert_init(&tca->judged[i], tca->certs.certs[i],
+		    why)) {
+			cfg_diag_add(diag, true, "%s:%u: [ca.%s] file: "
+			    "certificate %zu in \"%s\" (%s) cannot be read "
+			    "exactly: %s", cfg->path, ca->file.line, ca->name,
+			    i + 1, ca->file.path, subject, why);
+			return false;
+		}
+		if (!tca->judged[i].facts.is_ca) {
+			cfg_diag_add(diag, true, "%s:%u: [ca.%s] file: "
+			    "certificate %zu in \"%s\" (%s) is not a CA "
+			    "certificate (no basicConstraints CA:TRUE); this "
+			    "file must hold the CA that issues the device "
+			    "certificates, never a device's own certificate",
+			    cfg->path, ca->file.line, ca->name, i + 1,
+			    ca->file.path, subject);
+			return false;
+		}
+	}
+	return true;
 }
 
 static bool
-trust_load_ca(struct trust_ca *tca, const struct cfg *cfg, WOLFSSL_CTX *ctx,
-    struct cfg_diag *diag)
+trust_load_ca(struct trust_ca *tca, const struct cfg_ca *ca,
+    const struct cfg *cfg, WOLFSSL_CTX *ctx, struct cfg_diag *diag)
 {
 	char why[X509_WHY_LEN], where[80];
-	const struct cfg_ca *ca = tca->cfg;
 
 	if (!x509_load_file(ca->file.path, &tca->certs, why)) {
 		cfg_diag_add(diag, true, "%s:%u: [ca.%s] file: %s", cfg->path,
 		    ca->file.line, ca->name, why);
+		return false;
+	}
+	if (!trust_check_ca_certs(tca, ca, cfg, diag)) {
 		return false;
 	}
 	snprintf(where, sizeof(where), "[ca.%s] file", ca->name);
@@ -565,23 +391,40 @@ trust_load_ca(struct trust_ca *tca, const struct cfg *cfg, WOLFSSL_CTX *ctx,
 			x509_subject(tca->certs.certs[i], subject);
 			cfg_diag_add(diag, true, "%s:%u: [ca.%s] file: "
 			    "certificate %zu (%s) in \"%s\" cannot be used as "
-			    "a CA (is it a CA certificate with "
-			    "basicConstraints CA:TRUE?)", cfg->path,
-			    ca->file.line, ca->name, i + 1, subject,
-			    ca->file.path);
+			    "a CA by wolfSSL", cfg->path, ca->file.line,
+			    ca->name, i + 1, subject, ca->file.path);
 			return false;
 		}
 	}
-	if (ca->crl.path != NULL && !trust_load_crl(tca, cfg, diag)) {
+	if (ca->crl.path != NULL && !trust_load_crl(tca, ca, cfg, diag)) {
 		return false;
 	}
 	return true;
+}
+
+/* The judge's view of a loaded section. */
+static void
+trust_rule_of(const struct trust_ca *tca, const struct cfg_ca *ca,
+    const struct cfg *cfg, struct judge_ca *out)
+{
+	out->name = ca->name;
+	out->certs = tca->judged;
+	out->count = tca->certs.count;
+	out->has_retire_after = ca->has_retire_after;
+	out->retire_after = ca->retire_after;
+	out->clock_skew_s = (ca->has_clock_skew ? ca->clock_skew_ms
+	    : cfg->downstream.clock_skew_ms) / 1000;
+	out->expired_grace_s = ca->expired_grace_ms / 1000;
+	out->crl = tca->has_crl ? &tca->crl : NULL;
+	out->crl_cm = tca->crl_cm;
+	out->crl_path = ca->crl.path;
 }
 
 struct trust *
 trust_new(const struct cfg *cfg, WOLFSSL_CTX *ctx, struct cfg_diag *diag)
 {
 	struct trust *t;
+	size_t slots = cfg->ca_count ? cfg->ca_count : 1;
 	bool ok = true;
 
 	if (!trust_indexes()) {
@@ -595,21 +438,25 @@ trust_new(const struct cfg *cfg, WOLFSSL_CTX *ctx, struct cfg_diag *diag)
 	}
 	t->cfg = cfg;
 	t->count = cfg->ca_count;
-	t->cas = calloc(cfg->ca_count ? cfg->ca_count : 1, sizeof(*t->cas));
-	if (t->cas == NULL) {
-		free(t);
+	t->cas = calloc(slots, sizeof(*t->cas));
+	t->rule_cas = calloc(slots, sizeof(*t->rule_cas));
+	if (t->cas == NULL || t->rule_cas == NULL) {
+		trust_free(t);
 		return NULL;
 	}
 	for (size_t i = 0; i < cfg->ca_count; i++) {
-		t->cas[i].cfg = &cfg->cas[i];
-		if (!trust_load_ca(&t->cas[i], cfg, ctx, diag)) {
+		if (!trust_load_ca(&t->cas[i], &cfg->cas[i], cfg, ctx, diag)) {
 			ok = false;
+			continue;
 		}
+		trust_rule_of(&t->cas[i], &cfg->cas[i], cfg, &t->rule_cas[i]);
 	}
 	if (!ok) {
 		trust_free(t);
 		return NULL;
 	}
+	t->rules.cas = t->rule_cas;
+	t->rules.count = t->count;
 	wolfSSL_CTX_set_ex_data(ctx, trust_index, t);
 	switch (cfg->downstream.client_auth) {
 	case CFG_AUTH_REQUIRED:
@@ -633,166 +480,143 @@ trust_free(struct trust *t)
 	if (t == NULL) {
 		return;
 	}
-	for (size_t i = 0; i < t->count; i++) {
-		x509_list_free(&t->cas[i].certs);
-		if (t->cas[i].crl_cm != NULL) {
-			wolfSSL_CertManagerFree(t->cas[i].crl_cm);
+	for (size_t i = 0; t->cas != NULL && i < t->count; i++) {
+		struct trust_ca *tca = &t->cas[i];
+
+		free(tca->judged);
+		x509_list_free(&tca->certs);
+		crl_facts_free(&tca->crl);
+		x509_crl_free(&tca->crl_file);
+		if (tca->crl_cm != NULL) {
+			wolfSSL_CertManagerFree(tca->crl_cm);
 		}
 	}
 	free(t->cas);
+	free(t->rule_cas);
 	free(t);
 }
+
+/* ------------------------------------------------------------ sessions */
 
 /*
  * A TLS 1.3 resumption runs no verify callback: wolfSSL restores the peer
  * chain from the ticket. Tickets are sealed with keys of this generation's
- * CTX, so the chain was verified against this same trust when the ticket
- * was issued; what may have changed since is time (expiry, retire_after,
- * the grace windows). Judge those again, on the restored chain.
+ * CTX, so the chain was judged under these rules once; time (expiry,
+ * retire_after, grace windows, a CRL's nextUpdate) may have moved since.
+ * It is judged again, whole, on the restored chain.
  */
 void
 trust_judge_resumed(WOLFSSL *ssl, struct trust_verdict *v)
 {
 	const struct trust *t;
 	WOLFSSL_X509_CHAIN *chain;
-	struct trust_peer peer = {.count = 0};
-	char missing[X509_NAME_LEN];
-	int n = 0, section, err = 0;
-	int64_t now = clock_wall_s(), nb, na;
+	WOLFSSL_X509 *xs[JUDGE_MAX_CHAIN];
+	const uint8_t *der[JUDGE_MAX_CHAIN];
+	uint32_t len[JUDGE_MAX_CHAIN];
+	int count = 0;
+	size_t n = 0;
 
 	t = wolfSSL_CTX_get_ex_data(wolfSSL_get_SSL_CTX(ssl), trust_index);
 	chain = wolfSSL_get_peer_chain(ssl);
 	if (t != NULL && chain != NULL) {
-		n = wolfSSL_get_chain_count(chain);
+		count = wolfSSL_get_chain_count(chain);
 	}
-	for (int i = 0; i < n && peer.count < TRUST_MAX_CHAIN; i++) {
-		WOLFSSL_X509 *c = wolfSSL_get_chain_X509(chain, i);
+	for (int i = 0; i < count && n < JUDGE_MAX_CHAIN; i++) {
+		WOLFSSL_X509 *x = wolfSSL_get_chain_X509(chain, i);
+		unsigned char *d = wolfSSL_get_chain_cert(chain, i);
+		int l = wolfSSL_get_chain_length(chain, i);
 
-		if (c != NULL) {
-			peer.certs[peer.count++] = c;
+		if (x == NULL || d == NULL || l <= 0) {
+			if (x != NULL) {
+				wolfSSL_X509_free(x);
+			}
+			break;
 		}
+		der[n] = d;
+		len[n] = (uint32_t)l;
+		xs[n++] = x;
 	}
-	if (peer.count == 0) {
+	if (n == 0) {
 		return; /* undecided: the session had no certificate */
 	}
-	section = trust_walk(t, &peer, missing);
-	if (section < 0) {
-		trust_refuse(v, REASON_UNKNOWN_CA, 20, "resumed session's "
-		    "device certificate no longer chains to a configured CA "
-		    "(missing %s)", missing);
-	} else if (trust_check_crl(t, v, section, &peer)) {
-		if (x509_not_before(peer.certs[0], &nb) && now < nb) {
-			err = 13;
-		} else if (x509_not_after(peer.certs[0], &na) && now > na) {
-			err = 14;
-		}
-		trust_policy(t, v, section, peer.certs[0], err);
-	}
-	trust_peer_free(&peer);
+	trust_judge_chain(t, v, xs, der, len, n, JUDGE_UNVERIFIED);
 }
 
 void
 trust_refuse_no_cert(struct trust_verdict *v)
 {
-	trust_refuse(v, REASON_NO_CLIENT_CERT, 0, "the device sent no client "
-	    "certificate; configure its certificate and key, or set "
-	    "[downstream] client_auth = optional");
+	struct judge_verdict j;
+
+	judge_no_cert(&j);
+	trust_decide(v, &j);
 }
 
 void
 trust_attach(WOLFSSL *ssl, struct trust_verdict *v)
 {
 	memset(v, 0, sizeof(*v));
-	v->ca_index = -1;
+	v->j.ca_index = -1;
 	wolfSSL_set_ex_data(ssl, verdict_index, v);
+}
+
+void
+trust_verdict_free(struct trust_verdict *v)
+{
+	trust_chain_free(&v->chain);
+}
+
+void
+trust_identity(const struct cfg *cfg, struct trust_verdict *v)
+{
+	struct certfacts leaf;
+	char why[CERTFACTS_WHY_LEN];
+
+	memset(&v->id, 0, sizeof(v->id));
+	if (v->chain.count == 0) {
+		return;
+	}
+	if (!certfacts_parse(v->chain.der, v->chain.len[0], &leaf, why)) {
+		/* Cannot happen: the judge read the same bytes. */
+		v->id.state = JUDGE_ID_INVALID;
+		snprintf(v->id.why, sizeof(v->id.why), "the device certificate "
+		    "cannot be read: %s", why);
+		return;
+	}
+	judge_identity(&leaf, cfg->mqtt.identity, &v->id);
+}
+
+void
+trust_rejudge(const struct trust *t, const struct trust_chain *chain,
+    int64_t now, struct judge_verdict *out)
+{
+	WOLFSSL_X509 *xs[JUDGE_MAX_CHAIN] = {NULL};
+	size_t n = trust_chain_x509(chain, xs);
+	struct judge_links known;
+
+	trust_chain_links(chain, &known);
+	judge_device_links(&t->rules, xs, n, JUDGE_UNVERIFIED, now, &known,
+	    NULL, out);
+	trust_x509_free_all(xs, n);
+}
+
+int64_t
+trust_next_retirement(const struct trust *t, int64_t now)
+{
+	int64_t next = 0;
+
+	for (size_t i = 0; i < t->count; i++) {
+		const struct judge_ca *ca = &t->rule_cas[i];
+
+		if (ca->has_retire_after && ca->retire_after > now
+		    && (next == 0 || ca->retire_after < next)) {
+			next = ca->retire_after;
+		}
+	}
+	return next;
 }
 
 size_t
 trust_ca_count(const struct trust *t)
 {
 	return t->count;
-}
-
-/* Picks exactly one SAN of the wanted type; SAN order is not preserved by
- * wolfSSL, so "the first one" would be arbitrary: two are ambiguous. */
-static void
-trust_identity_san(WOLFSSL_X509 *peer, int type, struct trust_verdict *v)
-{
-	WOLFSSL_GENERAL_NAMES *names;
-	int found = 0;
-
-	names = wolfSSL_X509_get_ext_d2i(peer, NID_subject_alt_name, NULL,
-	    NULL);
-	for (int i = 0; names && i < wolfSSL_sk_GENERAL_NAME_num(names); i++) {
-		WOLFSSL_GENERAL_NAME *gn = wolfSSL_sk_GENERAL_NAME_value(names,
-		    i);
-		WOLFSSL_ASN1_STRING *s;
-		int len;
-
-		if (gn == NULL || gn->type != type) {
-			continue;
-		}
-		s = type == GEN_DNS ? gn->d.dNSName
-		    : gn->d.uniformResourceIdentifier;
-		if (s == NULL) {
-			continue;
-		}
-		len = wolfSSL_ASN1_STRING_length(s);
-		if (++found == 1 && len > 0
-		    && (size_t)len < sizeof(v->identity)) {
-			memcpy(v->identity, wolfSSL_ASN1_STRING_data(s),
-			    (size_t)len);
-			v->identity[len] = '\0';
-		}
-	}
-	if (names != NULL) {
-		wolfSSL_GENERAL_NAMES_free(names);
-	}
-	if (found == 0 || v->identity[0] == '\0') {
-		v->identity_state = TRUST_IDENTITY_MISSING;
-		v->identity[0] = '\0';
-	} else if (found > 1) {
-		v->identity_state = TRUST_IDENTITY_AMBIGUOUS;
-		v->identity[0] = '\0';
-	} else {
-		v->identity_state = TRUST_IDENTITY_OK;
-	}
-}
-
-void
-trust_identity(const struct cfg *cfg, WOLFSSL *ssl, struct trust_verdict *v)
-{
-	WOLFSSL_X509 *peer;
-
-	v->identity[0] = '\0';
-	v->identity_state = TRUST_IDENTITY_NONE;
-	peer = wolfSSL_get_peer_certificate(ssl);
-	if (peer == NULL) {
-		return;
-	}
-	switch (cfg->mqtt.identity) {
-	case CFG_IDENTITY_CN:
-		x509_cn(peer, v->identity);
-		v->identity_state = v->identity[0] ? TRUST_IDENTITY_OK
-		    : TRUST_IDENTITY_MISSING;
-		break;
-	case CFG_IDENTITY_SAN_DNS:
-		trust_identity_san(peer, GEN_DNS, v);
-		break;
-	case CFG_IDENTITY_SAN_URI:
-		trust_identity_san(peer, GEN_URI, v);
-		break;
-	case CFG_IDENTITY_NONE:
-		/* No identity rules apply, but logs and per-CA sightings
-		 * still name the device: by its certificate's CN. */
-		x509_cn(peer, v->identity);
-		break;
-	}
-	if (v->identity[0] == '\0') {
-		char cn[X509_NAME_LEN];
-
-		x509_cn(peer, cn);
-		snprintf(v->cert_cn, sizeof(v->cert_cn), "%s", cn);
-	}
-	wolfSSL_X509_free(peer);
 }

@@ -1,16 +1,17 @@
 /*
- * trust.h - dual trust: which [ca.NAME] admits a device, or why none does.
+ * trust.h - dual trust in a configuration generation: the [ca.NAME]
+ * sections loaded as judge rules, and the glue between wolfSSL's handshake
+ * and common/judge.c, which makes every decision.
  *
- * All CA files of a generation are loaded into the device-facing WOLFSSL_CTX
- * so wolfSSL builds and checks the chain once; the verify callback installed
- * here then decides, per device, which configured section the chain ends in
- * and applies that section's policy (retirement, clock skew, expired grace).
- * Only date errors of the device certificate itself are ever overridden,
- * and only within the configured bounds; every other error is final.
+ * All CA files of a generation are loaded into the device-facing
+ * WOLFSSL_CTX, so wolfSSL builds and checks the chain once; the verify
+ * callback installed here hands the presented chain and wolfSSL's verify
+ * code to judge_device(), and records the verdict in the struct
+ * trust_verdict the session attached to its WOLFSSL (wolfSSL's own verify
+ * result after an override does not say what was decided).
  *
- * The decision is recorded in a struct trust_verdict the session attaches to
- * its WOLFSSL before the handshake, because wolfSSL's own verify result
- * after an override does not say what was decided.
+ * The presented chain is also kept (its DER, about a kilobyte), so a live
+ * session can be judged again under a newer generation's rules ([gateway] rejudge).
  */
 #ifndef CB_TRUST_H
 #define CB_TRUST_H
@@ -22,55 +23,43 @@
 #include <wolfssl/ssl.h>
 
 #include "config.h"
+#include "judge.h"
 #include "reason.h"
 
-#define TRUST_DETAIL_LEN 384
-#define TRUST_IDENTITY_LEN 256
-
-enum trust_grace {
-	TRUST_GRACE_NONE = 0,
-	TRUST_GRACE_SKEW,      /* notBefore ahead, within clock_skew */
-	TRUST_GRACE_EXPIRED,   /* expired, within expired_grace */
-};
-
-enum trust_identity_state {
-	TRUST_IDENTITY_NONE = 0,   /* [mqtt] identity = none, or no certificate */
-	TRUST_IDENTITY_OK,
-	TRUST_IDENTITY_MISSING,    /* the certificate has no such field */
-	TRUST_IDENTITY_AMBIGUOUS,  /* more than one SAN of the type */
+/* A device's presented chain, leaf first, back to back in one block,
+ * followed by the signature links its judgement checked (judge_links),
+ * so judging it again costs no signature check while its CA stays. */
+struct trust_chain {
+	uint8_t *der;
+	uint32_t len[JUDGE_MAX_CHAIN];
+	uint8_t count;
+	uint8_t links;             /* pairs of SHA-256 after the DER */
+	uint32_t der_len;
 };
 
 struct trust_verdict {
-	bool decided;              /* the callback judged the device certificate */
-	bool admitted;
-	enum reason reason;        /* when refused */
-	int ca_index;              /* into cfg->cas; -1 when none */
-	enum trust_grace grace;
-	int64_t grace_offset_s;    /* how far ahead (skew) or ago (expired) */
-	int verify_err;            /* wolfSSL's verify error at the deciding depth */
-	char detail[TRUST_DETAIL_LEN];
-	enum trust_identity_state identity_state;
-	/* The identity per [mqtt] identity when identity_state is OK; with
-	 * identity = none, the certificate's CN (state NONE: no rules). */
-	char identity[TRUST_IDENTITY_LEN];
-	/* The CN, kept only when identity is empty (a missing or ambiguous
-	 * SAN), so logs and sightings can still name the device. */
-	char cert_cn[64];
+	bool decided;              /* the device certificate was judged */
+	struct judge_verdict j;
+	/* The device's identity per [mqtt] identity (state NONE with no
+	 * certificate). */
+	struct judge_identity id;
+	struct trust_chain chain;
 };
 
 struct trust;
 
-/* Loads every [ca.NAME] file of cfg, adds its certificates to ctx as trust
+/* Loads every [ca.NAME] file and CRL of cfg, adds the CAs to ctx as trust
  * anchors and installs the verify callback in the mode [downstream]
- * client_auth asks for. Problems are reported to diag
- * in the FILE:LINE format; returns NULL when any CA file is unusable. */
+ * client_auth asks for. Problems are reported to diag in the FILE:LINE
+ * format; returns NULL when any CA file or CRL is unusable. */
 struct trust *trust_new(const struct cfg *cfg, WOLFSSL_CTX *ctx,
     struct cfg_diag *diag);
 void trust_free(struct trust *t);
 
 /* Attaches the verdict a handshake on ssl will fill. v must outlive the
- * handshake; it is cleared here. */
+ * handshake; it is cleared here (release it with trust_verdict_free). */
 void trust_attach(WOLFSSL *ssl, struct trust_verdict *v);
+void trust_verdict_free(struct trust_verdict *v);
 
 /* Judges the device of a resumed TLS 1.3 session, which ran no verify
  * callback, from the chain its ticket restored. Leaves v undecided when
@@ -80,15 +69,17 @@ void trust_judge_resumed(WOLFSSL *ssl, struct trust_verdict *v);
 /* Records the refusal of a device that presented no certificate. */
 void trust_refuse_no_cert(struct trust_verdict *v);
 
-/* Extracts the device identity from the peer certificate per [mqtt]
- * identity after a completed handshake. */
-void trust_identity(const struct cfg *cfg, WOLFSSL *ssl,
-    struct trust_verdict *v);
+/* Reads the device identity per [mqtt] identity from the kept chain,
+ * after an admitted handshake. */
+void trust_identity(const struct cfg *cfg, struct trust_verdict *v);
 
-/* How long before a CRL's nextUpdate it is warned about: a quarter of the
- * CRL's own validity (CRLs are often reissued weekly), at least a day. */
-struct x509_crl_file;
-int64_t trust_crl_warn_window(const struct x509_crl_file *crl);
+/* Judges the kept chain of a live session again, at time now, under the
+ * rules of t (a newer generation's, or the same at a retire_after). */
+void trust_rejudge(const struct trust *t, const struct trust_chain *chain,
+    int64_t now, struct judge_verdict *out);
+
+/* The earliest retire_after of t after now, or 0 when none is ahead. */
+int64_t trust_next_retirement(const struct trust *t, int64_t now);
 
 /* Number of CA sections (equal to cfg->ca_count). */
 size_t trust_ca_count(const struct trust *t);

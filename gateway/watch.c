@@ -6,13 +6,13 @@
 #include <string.h>
 
 #include "certinv.h"
+#include "certtime.h"
 #include "clock.h"
 #include "log.h"
 #include "parse.h"
 #include "util.h"
 #include "watch.h"
 
-#define WATCH_DAY_S 86400
 
 struct watch_der {
 	unsigned char *data;
@@ -44,7 +44,7 @@ struct watch *
 watch_new(struct event_base *base)
 {
 	struct watch *w = calloc(1, sizeof(*w));
-	struct timeval day = {WATCH_DAY_S, 0};
+	struct timeval day = {CERTTIME_DAY_S, 0};
 
 	if (w == NULL) {
 		return NULL;
@@ -95,7 +95,7 @@ watch_log_expiring(const char *role, const char *name, const char *subject,
 	log_str(&l, "name", name);
 	log_str(&l, "subject", subject);
 	log_str(&l, "not_after", when);
-	log_i64(&l, "days_left", left / WATCH_DAY_S);
+	log_i64(&l, "days_left", certtime_days_left(not_after, now));
 	if (path != NULL) {
 		log_str(&l, "file", path);
 	}
@@ -108,7 +108,7 @@ void
 watch_check_expiry(struct watch *w)
 {
 	int64_t now = clock_wall_s();
-	int64_t warn = (int64_t)WATCH_WARN_DAYS * WATCH_DAY_S;
+	int64_t warn = (int64_t)CERTTIME_WARN_DAYS * CERTTIME_DAY_S;
 
 	for (size_t i = 0; w->inv != NULL && i < w->inv->count; i++) {
 		const struct certinv_item *it = &w->inv->items[i];

@@ -20,7 +20,6 @@
 
 #include "x509.h"
 
-#define WATCH_WARN_DAYS 30
 #define WATCH_MAX_CHAIN 8
 
 struct watch;

@@ -37,7 +37,7 @@ enum certs_exit {
 	CERTS_UNKNOWN = 3,
 };
 
-#define DAY_MS 86400000
+#define DAY_MS (CERTTIME_DAY_S * 1000LL)
 #define W_ROLE 13       /* "upstream-cert" */
 #define W_NAME_MAX 32   /* longer names push the columns, never cut */
 #define W_SUBJECT 40
@@ -125,8 +125,8 @@ parse_args(int argc, char **argv, struct opts *o)
 	bool missing = false;
 
 	o->config = NULL;
-	o->warn_ms = 30LL * DAY_MS;
-	o->crit_ms = 7LL * DAY_MS;
+	o->warn_ms = CERTTIME_WARN_DAYS * DAY_MS;
+	o->crit_ms = CERTTIME_CRIT_DAYS * DAY_MS;
 	o->json = false;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];

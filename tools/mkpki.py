@@ -227,6 +227,57 @@ def make_leaf(cn, issuer, usage="server", dns=(), ips=(), uris=(),
     return Issued(b.sign(issuer.key, hashes.SHA256()), key)
 
 
+def cn_name(*cns, bmp=False):
+    """A subject of the given CNs, in order, with no other attribute and no
+    checks: NUL or control bytes, 300 characters, two CNs, a BMPString
+    (bmp=True) are all allowed (tests of how certbridge reads names)."""
+    from cryptography.x509.name import _ASN1Type
+    kind = _ASN1Type.BMPString if bmp else _ASN1Type.UTF8String
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, c, _validate=False, _type=kind)
+                      for c in cns])
+
+
+_ODD_KEY_USAGE = {
+    "device": {"digital_signature"},
+    "encipher": {"key_encipherment"},
+    "certsign": {"digital_signature", "key_cert_sign"},
+    "none": None,
+}
+
+
+def make_odd_leaf(issuer, subject, sans=(), ca=False, key_usage="device", not_before=None,
+                  not_after=None, days=30, key=None, signer=None):
+    """A client certificate with a subject (an x509.Name, see cn_name) and
+    extensions a test chooses, including what no sane CA issues: CA:TRUE on
+    a device, key_usage "device" (digitalSignature), "encipher"
+    (keyEncipherment only), "certsign" (digitalSignature + keyCertSign) or
+    "none" (no keyUsage), any SANs (x509.GeneralName objects), and signer:
+    another Issued whose key signs it while the issuer name stays issuer's
+    (a forgery). Always carries SKI and AKI. Returns an Issued."""
+    key = key or new_key()
+    nb, na = _validity(not_before, not_after, days)
+    pub = key.public_key()
+    b = (x509.CertificateBuilder().subject_name(subject)
+         .issuer_name(issuer.cert.subject).public_key(pub)
+         .serial_number(_serial()).not_valid_before(nb).not_valid_after(na)
+         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]),
+                        critical=False)
+         .add_extension(x509.SubjectKeyIdentifier.from_public_key(pub), critical=False)
+         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+             issuer.key.public_key()), critical=False))
+    bits = _ODD_KEY_USAGE[key_usage]
+    if bits is not None:
+        flags = {f: f in bits for f in (
+            "digital_signature", "content_commitment", "key_encipherment",
+            "data_encipherment", "key_agreement", "key_cert_sign", "crl_sign",
+            "encipher_only", "decipher_only")}
+        b = b.add_extension(x509.KeyUsage(**flags), critical=True)
+    if sans:
+        b = b.add_extension(x509.SubjectAlternativeName(list(sans)), critical=False)
+    return Issued(b.sign((signer or issuer).key, hashes.SHA256()), key)
+
+
 def make_crl(issuer, revoked=(), last_update=None, next_update=None):
     """A CRL signed by issuer (an Issued) revoking the given certificates
     (x509.Certificate or Issued; serial numbers as int also accepted)."""

@@ -403,6 +403,23 @@ require_certificate true
 # ---------------------------------------------------------------- gateway
 
 
+def line_of(path, section, key=None):
+    """1-based line of [section] (key None) or of `key =` inside it, in an
+    INI file."""
+    cur = None
+    for i, line in enumerate(open(path).read().splitlines(), 1):
+        s = line.strip()
+        m = re.match(r"^\[(.+)\]$", s)
+        if m:
+            cur = m.group(1)
+            if key is None and cur == section:
+                return i
+            continue
+        if cur == section and key is not None and re.match(r"^%s\s*=" % re.escape(key), s):
+            return i
+    raise AssertionError("no %s in [%s] of %s" % (key, section, path))
+
+
 def ini_text(sections):
     out = ["; written by tests/integration/cbtest.py"]
     for sec, keys in sections.items():

@@ -30,7 +30,7 @@ import time
 import pytest
 
 import cbtest
-from cbtest import admin_request, fd_count, t, uid, wait_until
+from cbtest import admin_request, fd_count, line_of, t, uid, wait_until
 from rawmqtt import (CLOSED_ERRORS, DISCONNECT, connect_packet_fields, device_context,
                      mqtt_device, publish_packet, read_connack, tls_device,
                      wait_closed)
@@ -78,18 +78,6 @@ def run_device_story(g, pki, client_id):
     g.wait_event("session-closed", since=mark, peer=peer)
     g.wait_event("handshake-failed", since=mark, side="downstream", reason="unknown-ca")
     return peer
-
-
-def line_of(path, section, key):
-    cur = None
-    for i, line in enumerate(open(path).read().splitlines(), 1):
-        s = line.strip()
-        m = re.match(r"^\[(.+)\]$", s)
-        if m:
-            cur = m.group(1)
-        elif cur == section and re.match(r"^%s\s*=" % re.escape(key), s):
-            return i
-    raise AssertionError("no %s in [%s] of %s" % (key, section, path))
 
 
 # ---------------------------------------------------------------- 1. JSON and levels

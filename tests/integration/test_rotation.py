@@ -1,8 +1,9 @@
 """Rotations without taking a device offline (SPEC.md, docs/rotation.md).
 
 - (a) device CA rotation: dual trust, then retire_after on the old CA by
-  SIGHUP; a session of an old device opened before the reload keeps
-  working; new old-CA connections are refused (retired-ca) until
+  SIGHUP; with [gateway] rejudge = no a session of an old device opened
+  before the reload keeps working (the default closes it: test_trust.py);
+  new old-CA connections are refused (retired-ca) until
   retire_after moves back; the instant passing while running, and TLS 1.3
   tickets issued before it, are judged too;
 - (b) the cloud moves to a new root: devices get CONNACK "server
@@ -44,7 +45,8 @@ import time
 import pytest
 
 import cbtest
-from cbtest import Creds, PahoClient, VERSIONS, free_port, mkpki, mosquitto_pub, t, uid
+from cbtest import (Creds, PahoClient, VERSIONS, free_port, line_of, mkpki, mosquitto_pub, t,
+                    uid)
 from rawmqtt import (DISCONNECT, connect_packet, device_context, mqtt_device, publish_packet,
                      read_packet, subscribe_packet, tls_device, wait_closed)
 
@@ -70,22 +72,6 @@ def span_seconds(text):
     parts = _SPAN.findall(text)
     assert parts and "".join(n + u for n, u in parts) == text, "not a duration: %r" % text
     return sum(int(n) * _SPAN_UNITS[u] for n, u in parts)
-
-
-def line_of(path, section, key=None):
-    """1-based line of [section] (key None) or of `key =` inside it."""
-    cur = None
-    for i, line in enumerate(open(path).read().splitlines(), 1):
-        s = line.strip()
-        m = re.match(r"^\[(.+)\]$", s)
-        if m:
-            cur = m.group(1)
-            if key is None and cur == section:
-                return i
-            continue
-        if cur == section and key is not None and re.match(r"^%s\s*=" % re.escape(key), s):
-            return i
-    raise AssertionError("no %s in [%s] of %s" % (key, section, path))
 
 
 def reload_ok(g, timeout=10.0):
@@ -274,8 +260,11 @@ def roundtrips(g, pki, versions=VERSIONS):
 # ---------------------------------------------------------------- (a) device CA rotation
 
 
-def test_retire_old_ca_keeps_established_sessions(broker, make_gateway, pki):
-    g = make_gateway(broker.port)
+def test_retire_old_ca_with_rejudge_off_keeps_established_sessions(broker, make_gateway, pki):
+    """With [gateway] rejudge = no, retiring a CA refuses its new
+    connections only: sessions opened before the reload go on. (With the
+    default, rejudge = yes, they are closed: test_trust.py.)"""
+    g = make_gateway(broker.port, {"gateway": {"rejudge": "no"}})
     old, new = pki.device("dev-old-1"), pki.device("dev-new-1")
     assert_admitted(g, old, "old")
     assert_admitted(g, new, "new", version="5")

@@ -1,0 +1,78 @@
+/*
+ * session_judge.c - judging a session's device again under the rules now
+ * in force ([gateway] rejudge; see rejudge.h for when).
+ */
+#include <string.h>
+
+#include "clock.h"
+#include "gen.h"
+#include "metrics.h"
+#include "server.h"
+#include "session_int.h"
+#include "trust.h"
+
+/*
+ * A device whose handshake began under an older generation was judged by
+ * that generation's rules; a reload since then may have removed its CA or
+ * revoked it. It is judged by the rules now in force before it is admitted
+ * ([gateway] rejudge), as the sessions already open were at the reload.
+ */
+bool
+session_judged_current(struct session *s)
+{
+	struct gen *now = server_gen(s->srv);
+	struct judge_verdict j;
+
+	if (now == s->gen || !now->cfg->gateway.rejudge) {
+		return true;
+	}
+	trust_rejudge(now->trust, &s->verdict.chain, clock_wall_s(), &j);
+	if (j.admitted) {
+		return true;
+	}
+	/* The CA index of j is into the newer generation's sections. */
+	s->verdict.j.admitted = false;
+	s->verdict.j.reason = j.reason;
+	memcpy(s->verdict.j.detail, j.detail, sizeof(j.detail));
+	session_handshake_failed(s);
+	return false;
+}
+
+struct session *
+session_list_first(struct session_list *list)
+{
+	return TAILQ_FIRST(list);
+}
+
+struct session *
+session_list_next(struct session *s)
+{
+	return TAILQ_NEXT(s, link);
+}
+
+bool
+session_rejudge(struct session *s, int64_t now)
+{
+	struct gen *cur = server_gen(s->srv);
+	struct judge_verdict j;
+
+	/* A handshake in progress is judged under the current rules when
+	 * it completes (session_judged_current); a session without a
+	 * device certificate has nothing to judge. */
+	if (s->state == SESSION_HANDSHAKE || s->state == SESSION_DRAINING
+	    || s->state == SESSION_CLOSED || !s->has_cert
+	    || s->verdict.chain.count == 0) {
+		return false;
+	}
+	trust_rejudge(cur->trust, &s->verdict.chain, now, &j);
+	if (j.admitted) {
+		return false;
+	}
+	/* The broker sees the connection drop without DISCONNECT, so it
+	 * publishes the device's will as for any lost device. */
+	metrics_revoked(server_metrics(s->srv), j.reason);
+	session_log_end(s, "session-revoked", j.reason, j.detail);
+	s->quiet_close = true;
+	session_end(s, j.reason, j.detail);
+	return true;
+}
