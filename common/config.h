@@ -14,7 +14,7 @@
  * relative paths in the file are resolved against the file's folder
  * ("cert = gw.pem" in etc/cb.ini becomes "etc/gw.pem"; not canonicalized).
  *
- * Rules of the file beyond SPEC.md (docs/configuration.md):
+ * Rules of the file (docs/configuration.md, "Syntax"):
  *   - only "key = value"; "key: value" and a line without "=" are syntax
  *     errors; values never continue on the next line;
  *   - ";" starts a comment at the start of a line or after whitespace; "#"
@@ -26,8 +26,9 @@
  *     [ca.*] clock_skew, sni, cert/key of [upstream], device_certs, alpn);
  *     for a required key it is an error, and for a key with a default value
  *     it is an error that names the default. [ca.*] retire_after and crl
- *     turn a trust check on: an empty one is an error (SPEC T5), only
- *     leaving the key out turns the check off;
+ *     turn a trust check on: an empty one is an error
+ *     (docs/configuration.md, "Configuration that would weaken trust"),
+ *     only leaving the key out turns the check off;
  *   - warnings that need the clock: a retire_after already past, a
  *     clock_skew or expired_grace above 30 days.
  */

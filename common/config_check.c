@@ -16,7 +16,8 @@
 #include "parse.h"
 
 /* Past this, clock_skew is no longer skew and expired_grace no longer a
- * grace: warned about (SPEC T5). */
+ * grace: warned about (docs/configuration.md, "Configuration that would
+ * weaken trust"). */
 #define CHECK_WIDE_MS (30LL * 86400 * 1000)
 
 /* The line of a section header, or 1 when the section is missing. */

@@ -89,8 +89,9 @@ enum mqtt_rc mqtt_vbi_decode(const uint8_t *p, size_t len, uint32_t *value,
 /*
  * Like mqtt_fixed_decode, for framing packets certbridge only relays: a
  * remaining length written in more bytes than needed is accepted (MQTT
- * 3.1.1 brokers accept it, and judging it is the broker's business, SPEC
- * point 6); more than four bytes is still MALFORMED.
+ * 3.1.1 brokers accept it, and judging it is the broker's business:
+ * docs/architecture.md, "What certbridge leaves to the broker"); more than
+ * four bytes is still MALFORMED.
  */
 enum mqtt_rc mqtt_fixed_frame(const uint8_t *buf, size_t len,
     uint32_t max_packet, struct mqtt_fixed *out, char why[MQTT_WHY_LEN]);

@@ -314,7 +314,8 @@ props_next(struct props_walk *w, uint8_t *id, uint32_t *num)
 	case PROP_PAIR:
 		/* Name then value [MQTT-1.5.7]. Their UTF-8, like every
 		 * string certbridge does not use, is the broker's to judge
-		 * (SPEC: what the gateway does not use it passes on). */
+		 * (docs/architecture.md, "What certbridge leaves to the
+		 * broker"). */
 		ok = rd_field(r, "user property name", &s) &&
 		    rd_field(r, "user property value", &s);
 		break;

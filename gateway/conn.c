@@ -1,11 +1,12 @@
 /*
  * conn.c - the non-blocking TLS/plain stream (see conn.h).
  *
- * Rules from PLATFORM-NOTES.md this file lives by: after WANT_WRITE a
- * wolfSSL_write is retried with the same length; reads go on until
- * WANT_READ because wolfSSL holds whole records no fd event will announce;
- * wolfSSL_read may want to write and wolfSSL_write may want to read;
- * close_notify is ZERO_RETURN and a bare FIN is -397 (both are EOF here).
+ * Platform rules this file lives by (docs/architecture.md, "TLS without
+ * bufferevents"): after WANT_WRITE a wolfSSL_write is retried with the
+ * same length; reads go on until WANT_READ because wolfSSL holds whole
+ * records no fd event will announce; wolfSSL_read may want to write and
+ * wolfSSL_write may want to read; close_notify is ZERO_RETURN and a bare
+ * FIN is -397 (both are EOF here).
  */
 #include <errno.h>
 #include <stdio.h>

@@ -1,6 +1,7 @@
 /*
  * devcheck.h - every [upstream] device_certs pair, checked at load (-t,
- * start, reload; SPEC T5).
+ * start, reload; docs/configuration.md, "Configuration that would weaken
+ * trust").
  *
  * A device whose <identity>.key does not belong to its <identity>.crt
  * would fail every upstream handshake, one device at a time, long after the

@@ -1,6 +1,7 @@
 /*
  * filecheck.h - the files of a configuration as the running daemon will use
- * them, checked at every load (-t, start, reload; SPEC T5).
+ * them, checked at every load (-t, start, reload; docs/configuration.md,
+ * "Configuration that would weaken trust").
  *
  * config_values.c checks that -t itself can read what the file names. This
  * checks what only the daemon's future needs:

@@ -46,7 +46,8 @@ gen_load(const char *path, uint64_t number, struct cfg_diag *diag)
 	}
 	/* The state file's folder, and what [gateway] user can read: a
 	 * reload after the privilege drop must not be the first to find
-	 * out (SPEC T5). */
+	 * out (docs/configuration.md, "Configuration that would weaken
+	 * trust"). */
 	files_ok = filecheck_run(g->cfg, diag);
 	cfg_diag_sort(diag, path);
 	if (g->down_ctx == NULL || g->up_ctx == NULL || g->trust == NULL

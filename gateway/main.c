@@ -1,5 +1,6 @@
 /*
- * main.c - the command line of certbridge (SPEC.md, "Command line").
+ * main.c - the command line of certbridge (docs/install.md, "The command
+ * line").
  *
  *   certbridge -c FILE       run in the foreground until SIGTERM/SIGINT
  *   certbridge -t -c FILE    check the configuration and every file it names

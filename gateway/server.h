@@ -19,8 +19,9 @@ struct session;
 struct gen;
 struct upstream;
 struct listener_set;
+struct admit;
 
-/* Exit codes of the daemon (SPEC.md). */
+/* Exit codes of the daemon (docs/install.md, "The command line"). */
 enum server_exit {
 	SERVER_EXIT_OK = 0,
 	SERVER_EXIT_CONFIG = 1,

@@ -94,7 +94,8 @@ session_log_begin(struct session *s, struct log_line *l, enum log_level lvl,
 	log_str(l, "peer", s->peer);
 	if (s->identified) {
 		/* The identity, or the certificate's CN when it has none: any
-		 * bytes, escaped by the log layer (SPEC T2). */
+		 * bytes, escaped by the log layer (docs/configuration.md,
+		 * "[mqtt]": identities are exact). */
 		if (s->verdict.id.len > 0) {
 			log_bytes(l, "device", s->verdict.id.bytes,
 			    s->verdict.id.len);

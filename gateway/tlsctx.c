@@ -180,7 +180,8 @@ tlsctx_check_file(const struct cfg *cfg, struct cfg_diag *diag,
 	}
 	if (key_path != NULL) {
 		/* "[downstream] cert" -> "[downstream] key": a key that does
-		 * not fit is the key line's problem (SPEC T5). */
+		 * not fit is the key line's problem (docs/configuration.md,
+		 * "Configuration that would weaken trust"). */
 		snprintf(key_where, sizeof(key_where), "%.*s key",
 		    (int)(strchr(where, ']') - where + 1), where);
 		if (!x509_key_matches(list.certs[0], key_path, why)) {
@@ -395,9 +396,10 @@ tlsctx_downstream_new(const struct cfg *cfg, struct cfg_diag *diag)
 		ok = false;
 	}
 	/* TLS 1.2 resumption would admit a device without re-verifying its
-	 * certificate against the current trust (PLATFORM-NOTES.md): the
-	 * session-ID cache is process-wide and 1.2 tickets carry no peer
-	 * certificate. Only TLS 1.3 tickets, sealed per context, remain. */
+	 * certificate against the current trust (docs/architecture.md,
+	 * "Dual trust: one decision, in one place"): the session-ID cache
+	 * is process-wide and 1.2 tickets carry no peer certificate. Only
+	 * TLS 1.3 tickets, sealed per context, remain. */
 	wolfSSL_CTX_set_session_cache_mode(ctx, WOLFSSL_SESS_CACHE_OFF);
 	wolfSSL_CTX_NoTicketTLSv12(ctx);
 	if (!cfg->downstream.session_tickets) {

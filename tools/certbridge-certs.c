@@ -1,6 +1,7 @@
 /*
  * certbridge-certs - the certificate inventory of a configuration
- * (SPEC.md, "Tools"), as a table for people or JSON for scripts.
+ * (docs/rotation.md, "Seeing the next rotation coming"), as a table for
+ * people or JSON for scripts.
  *
  *   certbridge-certs -c FILE [--warn 30d] [--crit 7d] [--json]
  *

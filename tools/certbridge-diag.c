@@ -1,7 +1,8 @@
 /*
  * certbridge-diag - connect like a device (to certbridge) or like the
  * gateway (to the broker) would, and say at which step it fails and what
- * to do about it (SPEC.md, "Tools").
+ * to do about it (docs/troubleshooting.md, "Walk through one connection:
+ * certbridge-diag").
  *
  *   certbridge-diag HOST:PORT [--ca FILE] [--cert FILE --key FILE]
  *       [--sni NAME] [--mqtt-version 3.1.1|5|3.1] [--client-id ID]

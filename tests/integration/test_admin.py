@@ -1,8 +1,9 @@
-"""The admin endpoint (SPEC.md "Admin endpoint"): /metrics, /status, /healthz.
+"""The admin endpoint (docs/metrics.md): /metrics, /status, /healthz.
 
-- /metrics, read with prometheus_client's parser: every series of SPEC.md,
-  with exactly its names and labels, and the values following what devices
-  do (sessions, refusals of each kind, reloads, grace admissions);
+- /metrics, read with prometheus_client's parser: every series of
+  docs/metrics.md, with exactly its names and labels, and the values
+  following what devices do (sessions, refusals of each kind, reloads, grace
+  admissions);
 - label values escaped as the exposition format requires (a CA subject with
   a double quote and a backslash);
 - /status: valid JSON with the configuration generation, listeners, the
@@ -41,9 +42,9 @@ from rawmqtt import (DISCONNECT, connect_packet, device_context, mqtt_device,
 DEVICE = "dev-old-1"
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
-# The reason slugs SPEC.md names for certbridge_handshakes_total.
-SPEC_HANDSHAKE_REASONS = ("unknown-ca", "expired", "not-yet-valid", "revoked", "retired-ca",
-                          "timeout", "no-client-cert", "protocol")
+# Reason slugs docs/metrics.md names for certbridge_handshakes_total.
+DOC_HANDSHAKE_REASONS = ("unknown-ca", "expired", "not-yet-valid", "revoked", "retired-ca",
+                         "timeout", "no-client-cert", "protocol")
 MQTT_TYPES = ("CONNECT", "CONNACK", "PUBLISH", "PUBACK", "PUBREC", "PUBREL", "PUBCOMP",
               "SUBSCRIBE", "SUBACK", "UNSUBSCRIBE", "UNSUBACK", "PINGREQ", "PINGRESP",
               "DISCONNECT", "AUTH")
@@ -193,14 +194,14 @@ def test_metrics_every_spec_series(broker, make_gateway, pki, certbridge_bin):
     def label_sets(name):
         return {frozenset(dict(lbl).keys()) for lbl in series(name)}
 
-    # Gauges and counters, with exactly the labels of SPEC.md.
+    # Gauges and counters, with exactly the labels of docs/metrics.md.
     assert set(series("certbridge_connections")) == {
         (("side", "downstream"),), (("side", "upstream"),)}
     hs = series("certbridge_handshakes_total")
     assert label_sets("certbridge_handshakes_total") == {frozenset({"side", "result", "reason"})}
     for side in ("downstream", "upstream"):
         assert K("certbridge_handshakes_total", side=side, result="ok", reason="")[1] in hs
-        for reason in SPEC_HANDSHAKE_REASONS:
+        for reason in DOC_HANDSHAKE_REASONS:
             assert K("x", side=side, result="fail", reason=reason)[1] in hs, (side, reason)
     assert {dict(l)["result"] for l in hs} == {"ok", "fail"}
     assert set(series("certbridge_device_auth_total")) == {(("ca", "old"),), (("ca", "new"),)}

@@ -1,5 +1,6 @@
-"""certbridge-certs: the certificate inventory of a configuration (SPEC.md,
-"Tools"), with the monitoring-plugin exit codes:
+"""certbridge-certs: the certificate inventory of a configuration
+(docs/rotation.md, "Seeing the next rotation coming"), with the
+monitoring-plugin exit codes:
 
     0 ok, 1 warning (ends within --warn, 30d), 2 critical (ends within
     --crit, 7d; expired; not yet valid), 3 unknown (usage, configuration or

@@ -1,5 +1,6 @@
 """Configuration that would silently weaken trust is refused or flagged, by
-`certbridge -t`, at start and at reload (SPEC.md T5; docs/configuration.md):
+`certbridge -t`, at start and at reload (docs/configuration.md, "Configuration
+that would weaken trust"):
 
 - a private key that does not belong to its certificate is an error for EC
   and RSA keys alike, naming the key's [section] key: [downstream] key,

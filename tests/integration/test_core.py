@@ -1,4 +1,4 @@
-"""End-to-end tests of certbridge's core promise (SPEC.md):
+"""End-to-end tests of certbridge's core promise (README.md):
 
 - devices of the old CA and of the new CA (behind an intermediate) both get
   through one gateway, with MQTT 3.1.1 and 5.0, QoS 0/1/2, and large payloads;
@@ -24,7 +24,8 @@ import cbtest
 from cbtest import (PahoClient, ROUNDTRIPS, VERSIONS, assert_same_bytes, mkpki,
                     mosquitto_pub, paho_connect, uid)
 
-# CONNACK "server unavailable" per protocol version (SPEC: upstream failures).
+# CONNACK "server unavailable" per protocol version (docs/troubleshooting.md,
+# "Session ends": upstream-unavailable).
 SERVER_UNAVAILABLE = {"311": 3, "5": 0x88}
 
 DEVICES = {"old": "dev-old-1", "new": "dev-new-1"}

@@ -1,6 +1,7 @@
 """certbridge-diag: connect like the gateway (to the broker) or like a device
 (through certbridge), walk resolve / TCP / TLS / MQTT, and end any failure
-in one sentence with the exit code of its step (SPEC.md, "Tools"):
+in one sentence with the exit code of its step (docs/troubleshooting.md,
+"Walk through one connection: certbridge-diag"):
 
     0 every step passed, 1 internal, 2 usage or local file, 3 DNS/TCP,
     4 TLS, 5 MQTT refused or no CONNACK, 6 timeout

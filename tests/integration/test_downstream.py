@@ -1,4 +1,5 @@
-"""The device-facing side of certbridge: [downstream] and [gateway] (SPEC.md).
+"""The device-facing side of certbridge: [downstream] and [gateway]
+(docs/configuration.md).
 
 - TLS versions (default 1.2-1.3; 1.3 only) and cipher suites (never NULL,
   anonymous, RC4 or non-AEAD by default; a custom list is honoured; an unsafe
@@ -303,7 +304,7 @@ def test_null_cipher_list_is_a_config_error(pki, tmp_path, ciphers):
     problems = [l for l in r.stderr.splitlines() if "ciphers" in l]
     assert problems, r.stderr
     assert "NULL" in problems[0], r.stderr
-    # SPEC: FILE:LINE: [section] key: what is wrong
+    # docs/configuration.md: FILE:LINE: [section] key: what is wrong
     line = _line_of(conf.conf_path, "ciphers")
     assert problems[0].startswith("%s:%d: [downstream] ciphers: " % (conf.conf_path, line)), \
         r.stderr

@@ -32,9 +32,10 @@ PRODUCTION_FILES = {
 }
 
 
-# The state file's folder must exist and be writable (SPEC T5); the
-# production one, /var/lib/certbridge, is made by the package or systemd's
-# StateDirectory, not on a test machine.
+# The state file's folder must exist and be writable (docs/configuration.md,
+# "Configuration that would weaken trust"); the production one,
+# /var/lib/certbridge, is made by the package or systemd's StateDirectory,
+# not on a test machine.
 PRODUCTION_STATE = "/var/lib/certbridge/devices.state"
 
 

@@ -1,5 +1,6 @@
-"""Operational hygiene of the daemon (SPEC.md "Logs", "Command line",
-process rules; docs/troubleshooting.md, docs/configuration.md):
+"""Operational hygiene of the daemon (docs/architecture.md "Logs";
+docs/install.md "The command line"; process rules; docs/troubleshooting.md,
+docs/configuration.md):
 
 - log_format = json: one JSON object per line with the same fields and
   values as the text format; log_level filters what it should;
@@ -309,7 +310,8 @@ def test_user_drops_privileges(broker, pki):
     import pwd
     nobody = pwd.getpwnam("nobody")
     # The files must be readable by nobody, or the load refuses to start
-    # (the reload after the drop would fail: SPEC T5, test_config_trust.py).
+    # (the reload after the drop would fail: docs/configuration.md,
+    # "Configuration that would weaken trust"; test_config_trust.py).
     tree = cbtest.UserTree(pki, "nobody")
     g = cbtest.Gateway(pki, tree.gateway_dir(), broker.port, overrides=tree.overrides())
     try:

@@ -1,6 +1,7 @@
 """Identity rules on the MQTT session ([mqtt] identity / clientid / username)
-and per-device upstream identities ([upstream] device_certs), SPEC.md
-"What happens to a device connection", points 3 and 5.
+and per-device upstream identities ([upstream] device_certs),
+docs/configuration.md "[mqtt]" and "[upstream]: the cloud broker";
+docs/architecture.md "What certbridge leaves to the broker".
 
 - clientid = check: the CONNECT's client id must be the certificate identity;
   any other gets CONNACK 0x02 (3.1.1) / 0x85 (5.0), then the connection is

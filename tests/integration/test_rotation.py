@@ -1,4 +1,4 @@
-"""Rotations without taking a device offline (SPEC.md, docs/rotation.md).
+"""Rotations without taking a device offline (docs/rotation.md).
 
 - (a) device CA rotation: dual trust, then retire_after on the old CA by
   SIGHUP; with [gateway] rejudge = no a session of an old device opened

@@ -1,5 +1,6 @@
-"""The rules of an established session (SPEC.md, "What happens to a device
-connection", points 5-8; docs/troubleshooting.md, "Session ends").
+"""The rules of an established session (docs/architecture.md, "Relay,
+framing and backpressure" and "What certbridge leaves to the broker";
+docs/troubleshooting.md, "Session ends").
 
 - keepalive: a silent device is closed after 1.5 x its keepalive (and not
   before), PINGREQs keep it up (answered by the broker, never by
@@ -781,7 +782,8 @@ def _bad_publish(kind, version):
     if kind == "wildcard-topic":  # a PUBLISH topic must not hold wildcards
         return publish_packet_ex("cbtest/+/bad", b"x", version=version)
     # A topic that is not UTF-8: a field certbridge does not use, so the
-    # broker's to judge [SPEC, point 6].
+    # broker's to judge (docs/architecture.md, "What certbridge leaves to the
+    # broker").
     return encode_packet(0x30, b"\x00\x03a\xffb" + (b"\x00" if version == 5 else b"") + b"x")
 
 

@@ -1,6 +1,6 @@
 """The broker side of a device's CONNECT: failures, deadlines and storm
-control ([upstream] connect_timeout, connect_rate), SPEC.md "What happens to
-a device connection", point 4.
+control ([upstream] connect_timeout, connect_rate), docs/configuration.md
+"[upstream]: the cloud broker", docs/architecture.md "The upstream queue".
 
 - a broker that refuses TCP, that never finishes TLS, or that never sends a
   CONNACK: the device gets CONNACK "server unavailable" (0x03 / 0x88) within

@@ -196,7 +196,7 @@ test_full_file(void **state)
 
 	(void)state;
 	cfg = load_ok(
-	    "; every key of SPEC.md\n"
+	    "; every key of docs/configuration.md\n"
 	    "[gateway]\n"
 	    "admin_listen = 127.0.0.1:9900   ; admin\n"
 	    "log_level = debug\n"
@@ -405,7 +405,8 @@ test_empty_means_off(void **state)
 }
 
 /* An empty crl or retire_after would turn a trust check off unnoticed
- * (SPEC T5): an error; only leaving the key out means "none". */
+ * (docs/configuration.md, "Configuration that would weaken trust"): an
+ * error; only leaving the key out means "none". */
 static void
 test_empty_trust_keys_refused(void **state)
 {
@@ -422,7 +423,8 @@ test_empty_trust_keys_refused(void **state)
 }
 
 /* Trust windows wide enough to weaken trust are warnings, at the line of
- * the key (SPEC T5); 30 days exactly is not one. */
+ * the key (docs/configuration.md, "Configuration that would weaken
+ * trust"); 30 days exactly is not one. */
 static void
 test_trust_window_warnings(void **state)
 {
