@@ -602,6 +602,8 @@ set_defaults(struct cfg *cfg)
 	cfg->downstream.clock_skew_ms = 5 * 60 * 1000;
 	cfg->downstream.handshake_timeout_ms = 10 * 1000;
 	cfg->downstream.session_tickets = true;
+	cfg->downstream.max_handshakes = 1000;
+	cfg->downstream.max_handshakes_per_ip = 64;
 
 	cfg->upstream.tls_min = 12;
 	cfg->upstream.tls_max = 13;
@@ -612,6 +614,7 @@ set_defaults(struct cfg *cfg)
 	cfg->mqtt.clientid = CFG_CLIENTID_CHECK;
 	cfg->mqtt.username = CFG_USERNAME_KEEP;
 	cfg->mqtt.max_packet_size = 1024 * 1024;
+	cfg->mqtt.max_connect_size = 64 * 1024;
 
 	return cfg->gateway.admin_listen != NULL &&
 	    cfg->gateway.state_file.path != NULL &&

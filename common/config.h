@@ -138,6 +138,10 @@ struct cfg {
 		int64_t handshake_timeout_ms;
 		bool session_tickets;
 		struct cfg_listen plain_listen; /* count 0 = off */
+		/* Connections that have not completed their CONNECT, at
+		 * most: in all, and from one source address. */
+		uint32_t max_handshakes;
+		uint32_t max_handshakes_per_ip;
 	} downstream;
 
 	struct cfg_ca *cas;
@@ -163,6 +167,8 @@ struct cfg {
 		enum cfg_clientid clientid;
 		enum cfg_username username;
 		uint32_t max_packet_size;
+		/* The most a device may send before its CONNECT is whole. */
+		uint32_t max_connect_size;
 	} mqtt;
 };
 

@@ -69,6 +69,10 @@ const struct cfg_key_def cfg_keys[CFG_KEY_COUNT] = {
 		NULL, "yes" },
 	[K_DS_PLAIN_LISTEN] = { DS, "plain_listen", KT_HOSTPORT_LIST,
 		KF_EMPTY_OFF, 0, 0, NULL, NULL },
+	[K_DS_MAX_HANDSHAKES] = { DS, "max_handshakes", KT_UINT, 0, 1, 1000000,
+		NULL, "1000" },
+	[K_DS_MAX_HANDSHAKES_PER_IP] = { DS, "max_handshakes_per_ip", KT_UINT,
+		0, 1, 1000000, NULL, "64" },
 
 	[K_CA_FILE] = { CA, "file", KT_FILE, KF_REQUIRED, 0, 0, NULL, NULL },
 	[K_CA_RETIRE_AFTER] = { CA, "retire_after", KT_DATE, KF_NO_EMPTY, 0,
@@ -103,6 +107,8 @@ const struct cfg_key_def cfg_keys[CFG_KEY_COUNT] = {
 		"keep" },
 	[K_MQTT_MAX_PACKET_SIZE] = { MQ, "max_packet_size", KT_SIZE, 0, 16,
 		MQTT_MAX_PACKET, NULL, "1M" },
+	[K_MQTT_MAX_CONNECT_SIZE] = { MQ, "max_connect_size", KT_SIZE, 0, 16,
+		MQTT_MAX_PACKET, NULL, "64K" },
 };
 
 const char *
@@ -314,6 +320,12 @@ store(struct cfg *cfg, enum cfg_key_id id, struct cfg_ca *ca,
 	case K_DS_SESSION_TICKETS:
 		cfg->downstream.session_tickets = v->b;
 		break;
+	case K_DS_MAX_HANDSHAKES:
+		cfg->downstream.max_handshakes = (uint32_t)v->u;
+		break;
+	case K_DS_MAX_HANDSHAKES_PER_IP:
+		cfg->downstream.max_handshakes_per_ip = (uint32_t)v->u;
+		break;
 	case K_DS_PLAIN_LISTEN:
 		set_list(&cfg->downstream.plain_listen, v, line);
 		break;
@@ -378,6 +390,9 @@ store(struct cfg *cfg, enum cfg_key_id id, struct cfg_ca *ca,
 		break;
 	case K_MQTT_MAX_PACKET_SIZE:
 		cfg->mqtt.max_packet_size = (uint32_t)v->u;
+		break;
+	case K_MQTT_MAX_CONNECT_SIZE:
+		cfg->mqtt.max_connect_size = (uint32_t)v->u;
 		break;
 	case CFG_KEY_COUNT:
 		CB_ASSERT(id != CFG_KEY_COUNT);

@@ -162,6 +162,16 @@ enum mqtt_rc mqtt_connect_decode(const uint8_t *body, size_t len,
     struct mqtt_connect *out, char why[MQTT_WHY_LEN]);
 
 /*
+ * The protocol level of a CONNECT from the first bytes of its body (len
+ * may be less than the whole body): NEED_MORE until the level byte is
+ * there, MALFORMED when the protocol name is not "MQTT" or "MQIsdp", else
+ * OK with *level as sent. For answering a CONNECT that is refused before
+ * it is whole (too large) in its own version's words.
+ */
+enum mqtt_rc mqtt_connect_level(const uint8_t *body, size_t len,
+    uint8_t *level);
+
+/*
  * Encodes c as a complete CONNECT packet (fixed header included) into out.
  * The connect flags are recomputed from clean_start, will, will_qos,
  * will_retain, has_username and has_password (connect_flags is ignored);

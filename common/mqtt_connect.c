@@ -499,6 +499,32 @@ will_props_decode(struct rd *r, struct mqtt_connect *out)
 }
 
 enum mqtt_rc
+mqtt_connect_level(const uint8_t *body, size_t len, uint8_t *level)
+{
+	size_t name_len;
+
+	if (len < 2) {
+		return MQTT_NEED_MORE;
+	}
+	name_len = (size_t)body[0] << 8 | body[1];
+	if (name_len != 4 && name_len != 6) {
+		return MQTT_MALFORMED;
+	}
+	if (len < 2 + name_len) {
+		return MQTT_NEED_MORE;
+	}
+	if (!(name_len == 4 && memcmp(body + 2, "MQTT", 4) == 0)
+	    && !(name_len == 6 && memcmp(body + 2, "MQIsdp", 6) == 0)) {
+		return MQTT_MALFORMED;
+	}
+	if (len < 2 + name_len + 1) {
+		return MQTT_NEED_MORE;
+	}
+	*level = body[2 + name_len];
+	return MQTT_OK;
+}
+
+enum mqtt_rc
 mqtt_connect_decode(const uint8_t *body, size_t len,
     struct mqtt_connect *out, char why[MQTT_WHY_LEN])
 {

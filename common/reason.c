@@ -61,6 +61,10 @@ static const struct reason_row rows[REASON_COUNT_] = {
 	    "add a gateway"},
 	[REASON_PACKET_TOO_LARGE] = {"packet-too-large",
 	    "an MQTT packet exceeded [mqtt] max_packet_size"},
+	[REASON_TAKEOVER] = {"takeover",
+	    "a newer connection of the same device (identity, or client id "
+	    "with [mqtt] identity = none) replaced this one while it waited "
+	    "for the broker; a device reconnecting in a loop does this"},
 	[REASON_KEEPALIVE] = {"keepalive",
 	    "no packet within 1.5 times the keepalive"},
 	[REASON_DEVICE_CLOSED] = {"device-closed", "the device closed"},

@@ -15,6 +15,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "admin.h"
+#include "admit.h"
 #include "certinv.h"
 #include "clock.h"
 #include "gen.h"
@@ -129,6 +130,11 @@ admin_metrics(struct server *srv, struct evbuffer *out)
 	    "Devices waiting for a connect slot (connect_rate).");
 	evbuffer_add_printf(out, "certbridge_upstream_connect_queue %zu\n",
 	    upstream_queue_length(server_upstream(srv)));
+	metrics_help(out, "certbridge_handshakes_pending", "gauge",
+	    "Device connections in their TLS handshake or before their "
+	    "CONNECT ([downstream] max_handshakes).");
+	evbuffer_add_printf(out, "certbridge_handshakes_pending %u\n",
+	    (unsigned)admit_pending(server_admission(srv)));
 	metrics_help(out, "certbridge_build_info", "gauge",
 	    "Always 1; the version is a label.");
 	evbuffer_add_printf(out, "certbridge_build_info{version=\"%s\"} 1\n",

@@ -1,8 +1,8 @@
 /*
  * listener.c - binding and accepting (see listener.h).
  *
- * A refused connection (max_connections) is closed at accept, before any
- * TLS work: it must cost the gateway as little as possible. Running out of
+ * A refused connection (a limit) is closed at accept, before any TLS work:
+ * it must cost the gateway as little as possible. Running out of
  * descriptors pauses accepting for a moment instead of spinning on EMFILE.
  */
 #include <errno.h>
@@ -14,7 +14,6 @@
 #include <event2/listener.h>
 #include <event2/util.h>
 
-#include "clock.h"
 #include "listener.h"
 #include "log.h"
 #include "util.h"
@@ -31,8 +30,6 @@ struct listener {
 	listener_accept_cb on_accept;
 	listener_admit_cb admit;
 	void *arg;
-	uint64_t refused;          /* since the last log line */
-	int64_t refused_logged_ms;
 };
 
 static void
@@ -40,29 +37,10 @@ listener_accepted(struct evconnlistener *evl, evutil_socket_t fd,
     struct sockaddr *sa, int salen, void *arg)
 {
 	struct listener *l = arg;
-	int64_t now;
 
 	(void)evl;
-	if (!l->admit(l->arg)) {
+	if (!l->admit(l->arg, sa, l->name)) {
 		close(fd);
-		l->refused++;
-		now = clock_mono_ms();
-		/* A storm must not become a log storm: one line a second. */
-		if (now - l->refused_logged_ms >= 1000) {
-			struct log_line line;
-
-			if (log_begin(&line, LOG_WARN, "connection-refused")) {
-				log_str(&line, "listener", l->name);
-				log_str(&line, "reason", "limit");
-				log_u64(&line, "count", l->refused);
-				log_str(&line, "detail", "[gateway] "
-				    "max_connections reached; raise it or add "
-				    "a gateway");
-				log_end(&line);
-			}
-			l->refused = 0;
-			l->refused_logged_ms = now;
-		}
 		return;
 	}
 	l->on_accept(l->arg, fd, sa, salen, l->tls);

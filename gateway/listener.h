@@ -1,6 +1,6 @@
 /*
  * listener.h - the device-facing sockets ([downstream] listen and
- * plain_listen) and the accept-time limit.
+ * plain_listen), and the accept-time check of the limits.
  */
 #ifndef CB_LISTENER_H
 #define CB_LISTENER_H
@@ -15,11 +15,14 @@
 
 struct listener;
 
-/* Called for every accepted connection that passed max_connections. */
+/* Called for every accepted connection that admit let in. */
 typedef void (*listener_accept_cb)(void *arg, int fd,
     const struct sockaddr *peer, int peer_len, bool tls);
-/* Asked at every accept: may one more device connect? */
-typedef bool (*listener_admit_cb)(void *arg);
+/* Asked at every accept, before any TLS work: may this peer connect now
+ * (the limits, docs/configuration.md)? A refused connection is closed at
+ * once; the callee logs and counts the refusal. */
+typedef bool (*listener_admit_cb)(void *arg, const struct sockaddr *peer,
+    const char *listener);
 
 /* Binds addr; on failure returns NULL with why filled. */
 struct listener *listener_new(struct event_base *base,

@@ -17,6 +17,7 @@ struct metrics {
 	uint64_t connections[METRICS_SIDES_];
 	uint64_t refused[REASON_COUNT_];
 	uint64_t revoked[REASON_COUNT_];
+	uint64_t limits[METRICS_LIMITS_];
 	uint64_t reloads_ok;
 	uint64_t reloads_fail;
 	struct metrics_traffic up;
@@ -71,6 +72,24 @@ metrics_refused(struct metrics *m, enum reason why)
 	if ((unsigned)why < REASON_COUNT_) {
 		m->refused[why]++;
 	}
+}
+
+void
+metrics_limit(struct metrics *m, enum metrics_limit which)
+{
+	if ((unsigned)which < METRICS_LIMITS_) {
+		m->limits[which]++;
+	}
+}
+
+const char *
+metrics_limit_name(enum metrics_limit which)
+{
+	static const char *const names[METRICS_LIMITS_] = {
+		"max_connections", "max_handshakes", "max_handshakes_per_ip",
+	};
+
+	return (unsigned)which < METRICS_LIMITS_ ? names[which] : "unknown";
 }
 
 void
@@ -156,6 +175,7 @@ metrics_render_counters(const struct metrics *m, struct evbuffer *out)
 {
 	static const enum reason refusals[] = {
 		REASON_IDENTITY, REASON_UPSTREAM_UNAVAILABLE, REASON_LIMIT,
+		REASON_PACKET_TOO_LARGE, REASON_TAKEOVER,
 	};
 
 	metrics_help(out, "certbridge_connections", "gauge",
@@ -185,11 +205,20 @@ metrics_render_counters(const struct metrics *m, struct evbuffer *out)
 		}
 	}
 	metrics_help(out, "certbridge_connect_refused_total", "counter",
-	    "Devices refused: at accept (limit) or with a refusal CONNACK.");
+	    "Devices refused: at accept (limit), with a refusal CONNACK "
+	    "(identity, upstream-unavailable), a CONNECT too large, or "
+	    "replaced in the connect queue (takeover).");
 	for (size_t i = 0; i < CB_ARRAY_SIZE(refusals); i++) {
 		evbuffer_add_printf(out, "certbridge_connect_refused_total{"
 		    "reason=\"%s\"} %" PRIu64 "\n", reason_slug(refusals[i]),
 		    m->refused[refusals[i]]);
+	}
+	metrics_help(out, "certbridge_limit_refusals_total", "counter",
+	    "Connections closed at accept, by the limit that refused them.");
+	for (int i = 0; i < METRICS_LIMITS_; i++) {
+		evbuffer_add_printf(out, "certbridge_limit_refusals_total{"
+		    "limit=\"%s\"} %" PRIu64 "\n",
+		    metrics_limit_name((enum metrics_limit)i), m->limits[i]);
 	}
 	metrics_help(out, "certbridge_sessions_revoked_total", "counter",
 	    "Live sessions closed because they were no longer trusted when "

@@ -29,6 +29,14 @@ struct metrics_traffic {
 	uint64_t bytes;
 };
 
+/* The accept-time limits, for refusals counted by limit. */
+enum metrics_limit {
+	METRICS_LIMIT_CONNECTIONS = 0,  /* [gateway] max_connections */
+	METRICS_LIMIT_HANDSHAKES,       /* [downstream] max_handshakes */
+	METRICS_LIMIT_PER_IP,           /* [downstream] max_handshakes_per_ip */
+	METRICS_LIMITS_
+};
+
 struct metrics;
 
 struct metrics *metrics_new(void);
@@ -37,9 +45,16 @@ void metrics_free(struct metrics *m);
 void metrics_handshake(struct metrics *m, enum metrics_side side, bool ok,
     enum reason why);
 void metrics_connection(struct metrics *m, enum metrics_side side, int delta);
-/* A device refused at accept (limit) or answered with a refusal CONNACK
- * (identity, upstream-unavailable). */
+/* A device refused at accept (limit), answered with a refusal CONNACK
+ * (identity, upstream-unavailable), refused for a CONNECT above
+ * max_connect_size (packet-too-large), or replaced in the connect queue
+ * (takeover). */
 void metrics_refused(struct metrics *m, enum reason why);
+/* A connection refused at accept by a limit (metrics_refused counts it
+ * as reason=limit too). */
+void metrics_limit(struct metrics *m, enum metrics_limit which);
+/* "max_connections", "max_handshakes", "max_handshakes_per_ip". */
+const char *metrics_limit_name(enum metrics_limit which);
 /* A live session closed when judged again ([gateway] rejudge). */
 void metrics_revoked(struct metrics *m, enum reason why);
 void metrics_reload(struct metrics *m, bool ok);

@@ -16,6 +16,7 @@
 
 #include "clock.h"
 #include "admin.h"
+#include "admit.h"
 #include "gen.h"
 #include "listener.h"
 #include "metrics.h"
@@ -50,6 +51,7 @@ struct server {
 	struct metrics *metrics;
 	struct admin *admin;
 	struct rejudge *rejudge;
+	struct admit *admit;
 	int64_t started_at;
 
 	struct session_list sessions;
@@ -88,6 +90,12 @@ struct watch *
 server_watch(struct server *srv)
 {
 	return srv->watch;
+}
+
+struct admit *
+server_admission(struct server *srv)
+{
+	return srv->admit;
 }
 
 struct metrics *
@@ -199,18 +207,17 @@ server_log_diag(const struct cfg_diag *diag, const char *event)
 }
 
 static bool
-server_admit(void *arg)
+server_admit(void *arg, const struct sockaddr *peer, const char *listener)
 {
 	struct server *srv = arg;
+	struct hslimit_key key;
 
 	if (srv->stopping) {
 		return false;
 	}
-	if (srv->session_count >= srv->gen->cfg->gateway.max_connections) {
-		metrics_refused(srv->metrics, REASON_LIMIT);
-		return false;
-	}
-	return true;
+	/* The slot taken here is the session's from session_start on. */
+	return admit_accept(srv->admit, srv->gen->cfg, srv->session_count,
+	    peer, listener, &key);
 }
 
 static void
@@ -582,7 +589,8 @@ server_new(const char *config_path, int *exit_code)
 	srv->watch = watch_new(srv->base);
 	srv->metrics = metrics_new();
 	srv->rejudge = rejudge_new(srv->base, srv);
-	if (srv->rejudge == NULL || srv->metrics == NULL || srv->watch == NULL || srv->dns == NULL || srv->upstream == NULL || srv->sig_hup == NULL
+	srv->admit = admit_new(srv->metrics);
+	if (srv->admit == NULL || srv->rejudge == NULL || srv->metrics == NULL || srv->watch == NULL || srv->dns == NULL || srv->upstream == NULL || srv->sig_hup == NULL
 	    || srv->sig_term == NULL || srv->sig_int == NULL
 	    || srv->grace_timer == NULL || srv->state_timer == NULL
 	    || srv->sightings == NULL) {
@@ -645,6 +653,8 @@ server_free(struct server *srv)
 	srv->admin = NULL;
 	rejudge_free(srv->rejudge);
 	srv->rejudge = NULL;
+	admit_free(srv->admit);
+	srv->admit = NULL;
 	if (srv->sig_hup != NULL) {
 		event_free(srv->sig_hup);
 	}

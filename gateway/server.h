@@ -43,6 +43,7 @@ struct upstream *server_upstream(struct server *srv);
 struct sightings *server_sightings(struct server *srv);
 struct watch *server_watch(struct server *srv);
 struct metrics *server_metrics(struct server *srv);
+struct admit *server_admission(struct server *srv);
 const struct listener_set *server_listeners(struct server *srv);
 int64_t server_started_at(struct server *srv);
 /* Whether the device listeners are bound and a configuration loaded. */

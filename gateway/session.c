@@ -1,8 +1,10 @@
 /*
  * session.c - the device connection's state machine (see session.h).
  *
- * Device side here; the broker side and the relay glue are in
- * session_up.c. Both share struct session through session_int.h.
+ * Device side here: accept, TLS, admission, the timer, the end; the first
+ * packet is read in session_connect.c, the broker side and the relay glue
+ * are in session_up.c, judging again in session_judge.c. They share struct
+ * session through session_int.h.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -15,12 +17,11 @@
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 
+#include "admit.h"
 #include "clock.h"
-#include "devcert.h"
 #include "gen.h"
 #include "log.h"
 #include "metrics.h"
-#include "mqttpolicy.h"
 #include "server.h"
 #include "sightings.h"
 #include "session_int.h"
@@ -120,9 +121,19 @@ session_arm(struct session *s, int64_t ms)
 	evtimer_add(s->timer, &tv);
 }
 
+void
+session_handshake_over(struct session *s)
+{
+	if (s->hs_held) {
+		s->hs_held = false;
+		admit_handshake_over(server_admission(s->srv), &s->hs_key);
+	}
+}
+
 static void
 session_free(struct session *s)
 {
+	session_handshake_over(s);
 	if (s->wait_active) {
 		upstream_cancel(server_upstream(s->srv), &s->wait);
 	}
@@ -458,133 +469,6 @@ session_identity(const struct session *s)
 	    ? s->verdict.id.bytes : NULL;
 }
 
-/* A device that would reach the broker with no client certificate while
- * device_certs asks for one is refused here, before it takes a place in
- * the connect queue. */
-static bool
-session_upstream_identity_ok(struct session *s, const struct mqtt_connect *c)
-{
-	struct devcert_paths paths;
-	const char *id = session_identity(s);
-	char detail[320];
-	uint8_t code = c->version == MQTT_V5 ? MQTT_RC_V5_NOT_AUTHORIZED
-	    : MQTT_CONNACK_V3_NOT_AUTHORIZED;
-
-	switch (devcert_pick(s->gen->cfg, id, &paths)) {
-	case DEVCERT_UNSAFE:
-		snprintf(detail, sizeof(detail), "identity \"%s\" cannot be "
-		    "a file name in [upstream] device_certs (letters, digits "
-		    "and . _ - @ : only, at most %d, no leading dot)", id,
-		    DEVCERT_IDENTITY_MAX);
-		session_refuse_connack(s, code, REASON_IDENTITY, detail);
-		return false;
-	case DEVCERT_NONE:
-		snprintf(detail, sizeof(detail), "no upstream certificate for "
-		    "this device: add %s.crt and %s.key to [upstream] "
-		    "device_certs, or set [upstream] cert and key",
-		    id ? id : "<identity>", id ? id : "<identity>");
-		session_refuse_connack(s, code, REASON_IDENTITY, detail);
-		return false;
-	case DEVCERT_DEVICE:
-	case DEVCERT_SHARED:
-	case DEVCERT_ANONYMOUS:
-		break;
-	}
-	return true;
-}
-
-/* Reads the first packet; it must be a whole, valid CONNECT. */
-static void
-session_read_connect(struct session *s)
-{
-	struct evbuffer *in = conn_input(s->down);
-	const struct cfg *cfg = s->gen->cfg;
-	uint8_t head[MQTT_MAX_FIXED_HEADER];
-	struct mqtt_fixed fh;
-	struct mqtt_connect c;
-	struct mqttpolicy_result res;
-	struct mqtt_bytes sent_id;
-	enum mqttpolicy_rc verdict;
-	char why[MQTT_WHY_LEN];
-	size_t avail = evbuffer_get_length(in), n, total;
-	enum mqtt_rc rc;
-	const uint8_t *pkt;
-
-	n = avail < sizeof(head) ? avail : sizeof(head);
-	evbuffer_copyout(in, head, n);
-	rc = mqtt_fixed_frame(head, n, cfg->mqtt.max_packet_size, &fh, why);
-	if (rc == MQTT_NEED_MORE) {
-		return;
-	}
-	if (rc == MQTT_TOO_BIG) {
-		session_end(s, REASON_PACKET_TOO_LARGE, why);
-		return;
-	}
-	if (rc != MQTT_OK) {
-		session_end(s, REASON_PROTOCOL, why);
-		return;
-	}
-	if (fh.type != MQTT_CONNECT || fh.flags != 0) {
-		snprintf(why, sizeof(why), "the first packet must be CONNECT "
-		    "[MQTT-3.1.0-1], got %s (flags 0x%x)",
-		    mqtt_type_name(fh.type), fh.flags);
-		session_end(s, REASON_PROTOCOL, why);
-		return;
-	}
-	total = (size_t)fh.header_len + fh.remaining;
-	if (avail < total) {
-		return;
-	}
-	pkt = evbuffer_pullup(in, (ssize_t)total);
-	if (pkt == NULL) {
-		session_end(s, REASON_INTERNAL, "out of memory");
-		return;
-	}
-	if (mqtt_connect_decode(pkt + fh.header_len, fh.remaining, &c, why)
-	    != MQTT_OK) {
-		session_end(s, REASON_PROTOCOL, why);
-		return;
-	}
-	s->version = c.version;
-	s->keepalive = c.keepalive;
-	s->connect_pkt = evbuffer_new();
-	if (s->connect_pkt == NULL) {
-		session_end(s, REASON_INTERNAL, "out of memory");
-		return;
-	}
-	/* The client id as the device sent it, for the log: the policy may
-	 * point c at the identity instead. Logged before the packet's bytes
-	 * leave the input buffer, which c points into. */
-	sent_id = c.client_id;
-	verdict = mqttpolicy_apply(cfg, &s->verdict, s->has_cert, &c,
-	    s->connect_pkt, &res);
-	session_log_connect(s, &c, &sent_id, verdict == MQTTPOLICY_REFUSE
-	    ? "refused" : verdict == MQTTPOLICY_REWRITTEN ? "rewritten"
-	    : "kept");
-	switch (verdict) {
-	case MQTTPOLICY_REFUSE:
-		evbuffer_drain(in, total);
-		session_refuse_connack(s, res.connack_code, res.reason,
-		    res.detail);
-		return;
-	case MQTTPOLICY_REWRITTEN:
-		evbuffer_drain(in, total);
-		break;
-	case MQTTPOLICY_PASS:
-		evbuffer_remove_buffer(in, s->connect_pkt, total);
-		break;
-	}
-	if (!session_upstream_identity_ok(s, &c)) {
-		return;
-	}
-	relay_init(&s->to_broker, true, s->version, cfg->mqtt.max_packet_size,
-	    metrics_traffic(server_metrics(s->srv), true));
-	relay_init(&s->to_device, false, s->version,
-	    cfg->mqtt.max_packet_size,
-	    metrics_traffic(server_metrics(s->srv), false));
-	session_upstream_begin(s);
-}
-
 static void
 session_on_down(struct conn *c, enum conn_event ev, void *arg)
 {
@@ -692,6 +576,10 @@ session_start(struct server *srv, struct gen *gen, int fd,
 	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
 	s = calloc(1, sizeof(*s));
 	if (s == NULL) {
+		struct hslimit_key k;
+
+		hslimit_key_of(peer, &k);
+		admit_handshake_over(server_admission(srv), &k);
 		close(fd);
 		log_msg(LOG_ERROR, "accept-failed", "out of memory");
 		return false;
@@ -703,6 +591,9 @@ session_start(struct server *srv, struct gen *gen, int fd,
 	s->last_rx_ms = s->started_ms;
 	s->verdict.j.ca_index = -1;
 	session_peer_text(peer, s->peer, sizeof(s->peer));
+	/* server_admit took this peer's handshake slot just before. */
+	hslimit_key_of(peer, &s->hs_key);
+	s->hs_held = true;
 	s->id = server_session_added(srv);
 	TAILQ_INSERT_TAIL(server_sessions(srv), s, link);
 	s->timer = evtimer_new(server_base(srv), session_on_timer, s);
@@ -746,6 +637,7 @@ fail:
 	if (s->timer != NULL) {
 		event_free(s->timer);
 	}
+	session_handshake_over(s);
 	server_session_removed(srv, s);
 	TAILQ_REMOVE(server_sessions(srv), s, link);
 	gen_unref(s->gen);

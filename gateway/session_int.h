@@ -13,6 +13,7 @@
 #include <event2/event.h>
 
 #include "conn.h"
+#include "hslimit.h"
 #include "log.h"
 #include "mqtt.h"
 #include "reason.h"
@@ -48,6 +49,9 @@ struct session {
 	struct conn *up;
 	struct event *timer;
 	char peer[64];
+	/* A handshake slot (admit.h), held until the CONNECT is whole. */
+	struct hslimit_key hs_key;
+	bool hs_held;
 
 	struct trust_verdict verdict;
 	bool identified;        /* the handshake is done: log device=/ca= */
@@ -91,6 +95,9 @@ void session_drain(struct session *s, struct conn *live, enum reason why,
 void session_linger(struct session *s);
 void session_refuse_connack(struct session *s, uint8_t code, enum reason why,
     const char *detail);
+/* The CONNECT is whole (or the session ends): its handshake slot goes
+ * back. */
+void session_handshake_over(struct session *s);
 
 void session_log_end(struct session *s, const char *event, enum reason why,
     const char *detail);
@@ -98,6 +105,10 @@ void session_handshake_failed(struct session *s);
 
 /* The identity proved by the device certificate, or NULL. */
 const char *session_identity(const struct session *s);
+
+/* session_connect.c: reads the first packet, which must be a whole, valid
+ * CONNECT (WAIT_CONNECT). */
+void session_read_connect(struct session *s);
 
 /* session_judge.c: a handshake begun under an older generation is judged
  * under the current one; false when it was refused (and ended). */

@@ -254,6 +254,14 @@ session_upstream_fd(void *arg, int fd, const char *why)
 
 	CB_CAST(s, arg, SESSION_MAGIC);
 	s->wait_active = false;
+	if (fd == UPSTREAM_TAKEN_OVER) {
+		/* Never at the broker, no CONNACK yet: the device is closed,
+		 * as a broker closes the older of two sessions of one client
+		 * id. */
+		metrics_refused(server_metrics(s->srv), REASON_TAKEOVER);
+		session_end(s, REASON_TAKEOVER, why);
+		return;
+	}
 	if (fd < 0) {
 		session_upstream_failed(s, "upstream-failed",
 		    REASON_UPSTREAM_UNAVAILABLE, why);

@@ -20,6 +20,8 @@
 
 #define UPSTREAM_DNS_TTL_MS 60000
 #define UPSTREAM_WHY_LEN 256
+/* Buckets of the queued waiters by key. */
+#define UPSTREAM_KEY_BUCKETS 1024
 
 TAILQ_HEAD(upstream_waitq, upstream_wait);
 
@@ -34,6 +36,7 @@ struct upstream {
 
 	struct upstream_waitq queue;      /* waiting for a token */
 	size_t queued;
+	struct upstream_wait *by_key[UPSTREAM_KEY_BUCKETS];
 	struct upstream_waitq dns_waiters; /* have a token, need an address */
 
 	double tokens;
@@ -267,6 +270,43 @@ upstream_grant(struct upstream *u, struct upstream_wait *w)
 	}
 }
 
+/* The key is a digest already: its first bytes spread well. */
+static struct upstream_wait **
+upstream_key_slot(struct upstream *u, const uint8_t key[32])
+{
+	size_t b = ((size_t)key[0] << 8 | key[1]) % UPSTREAM_KEY_BUCKETS;
+
+	return &u->by_key[b];
+}
+
+static void
+upstream_key_remove(struct upstream *u, struct upstream_wait *w)
+{
+	struct upstream_wait **p;
+
+	if (!w->has_key) {
+		return;
+	}
+	for (p = upstream_key_slot(u, w->key); *p != NULL;
+	    p = &(*p)->same_next) {
+		if (*p == w) {
+			*p = w->same_next;
+			w->same_next = NULL;
+			return;
+		}
+	}
+}
+
+/* Takes w out of the queue (not granted). */
+static void
+upstream_dequeue(struct upstream *u, struct upstream_wait *w)
+{
+	TAILQ_REMOVE(&u->queue, w, link);
+	u->queued--;
+	w->queued = false;
+	upstream_key_remove(u, w);
+}
+
 static void
 upstream_pump(evutil_socket_t fd, short what, void *arg)
 {
@@ -279,9 +319,7 @@ upstream_pump(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	upstream_refill(u);
 	while ((w = TAILQ_FIRST(&u->queue)) != NULL && u->tokens >= 1.0) {
-		TAILQ_REMOVE(&u->queue, w, link);
-		u->queued--;
-		w->queued = false;
+		upstream_dequeue(u, w);
 		u->tokens -= 1.0;
 		upstream_grant(u, w);
 	}
@@ -300,11 +338,30 @@ void
 upstream_request(struct upstream *u, struct upstream_wait *w,
     const struct parse_hostport *target, upstream_done_cb done, void *arg)
 {
+	struct upstream_wait **slot, *old;
+
 	w->target = *target;
 	w->done = done;
 	w->arg = arg;
-	w->queued = true;
 	w->resolving = false;
+	w->same_next = NULL;
+	if (w->has_key) {
+		slot = upstream_key_slot(u, w->key);
+		for (old = *slot; old != NULL; old = old->same_next) {
+			if (memcmp(old->key, w->key, sizeof(w->key)) == 0) {
+				break;
+			}
+		}
+		if (old != NULL) {
+			upstream_dequeue(u, old);
+			old->done(old->arg, UPSTREAM_TAKEN_OVER, "a newer "
+			    "connection of the same device took its place in "
+			    "the connect queue");
+		}
+		w->same_next = *slot;
+		*slot = w;
+	}
+	w->queued = true;
 	TAILQ_INSERT_TAIL(&u->queue, w, link);
 	u->queued++;
 	if (!evtimer_pending(u->pump_ev, NULL)) {
@@ -316,9 +373,7 @@ void
 upstream_cancel(struct upstream *u, struct upstream_wait *w)
 {
 	if (w->queued) {
-		TAILQ_REMOVE(&u->queue, w, link);
-		u->queued--;
-		w->queued = false;
+		upstream_dequeue(u, w);
 	} else if (w->resolving) {
 		TAILQ_REMOVE(&u->dns_waiters, w, link);
 		w->resolving = false;

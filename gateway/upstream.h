@@ -24,18 +24,26 @@
 struct upstream;
 
 /* Called once per wait: fd >= 0 with a connect in progress, or fd < 0 and
- * why filled. */
+ * why filled; fd == UPSTREAM_TAKEN_OVER when a newer waiter with the same
+ * key took this one's place. */
 typedef void (*upstream_done_cb)(void *arg, int fd, const char *why);
+
+#define UPSTREAM_TAKEN_OVER (-2)
 
 /* Embedded in the waiting session; the upstream module never allocates
  * per waiter. */
 struct upstream_wait {
 	TAILQ_ENTRY(upstream_wait) link;
+	struct upstream_wait *same_next;  /* queued waiters by key */
 	struct parse_hostport target;
 	upstream_done_cb done;
 	void *arg;
 	bool queued;
 	bool resolving;
+	/* Who is waiting (a digest of the device's identity or client id):
+	 * one device holds at most one place in the queue. */
+	bool has_key;
+	uint8_t key[32];
 };
 
 struct upstream *upstream_new(struct event_base *base,
@@ -45,7 +53,11 @@ void upstream_free(struct upstream *u);
 /* Sets the pace for connections granted from now on (at every load). */
 void upstream_set_rate(struct upstream *u, uint32_t per_second);
 
-/* Queues w; done is called later, never from inside this call. */
+/* Queues w; done is called later, never from inside this call. When w
+ * has a key and a queued waiter has the same one, that older waiter
+ * leaves the queue and its done is called at once with
+ * UPSTREAM_TAKEN_OVER (a newer session of the same device replaces it, as
+ * the broker would with a duplicate client id). */
 void upstream_request(struct upstream *u, struct upstream_wait *w,
     const struct parse_hostport *target, upstream_done_cb done, void *arg);
 

@@ -309,6 +309,8 @@ listen = 127.0.0.1:{port}
 cert = {pki}/gateway-chain.pem
 key = {pki}/gateway.key
 client_auth = required
+; The load generator is one address with many connections in flight.
+max_handshakes_per_ip = 1000000
 {ciphers}
 
 [ca.old]
@@ -326,7 +328,10 @@ key = {pki}/gateway-upstream.key
 connect_rate = {rate}
 
 [mqtt]
-identity = cn
+; Every session of the load generator shows the same certificate: they are
+; told apart by client id (with identity = cn, a newer one would take an
+; older one's place in the connect queue).
+identity = none
 clientid = keep
 username = keep
 max_packet_size = 1M

@@ -179,7 +179,7 @@ def certbridge_version(binary):
 # ---------------------------------------------------------------- 1. every series
 
 
-def test_metrics_every_spec_series(broker, make_gateway, pki, certbridge_bin):
+def test_metrics_every_documented_series(broker, make_gateway, pki, certbridge_bin):
     g = admin_gateway(make_gateway, broker.port)
     status, headers, body = admin_request(g.admin_port, "/metrics")
     assert status == 200
@@ -210,7 +210,11 @@ def test_metrics_every_spec_series(broker, make_gateway, pki, certbridge_bin):
     assert set(series("certbridge_grace_admissions_total")) == {
         (("ca", ca), ("kind", kind)) for ca in ("old", "new") for kind in ("skew", "expired")}
     assert set(series("certbridge_connect_refused_total")) == {
-        (("reason", r),) for r in ("identity", "upstream-unavailable", "limit")}
+        (("reason", r),) for r in ("identity", "upstream-unavailable", "limit",
+                                   "packet-too-large", "takeover")}
+    assert set(series("certbridge_limit_refusals_total")) == {
+        (("limit", x),) for x in ("max_connections", "max_handshakes", "max_handshakes_per_ip")}
+    assert m[K("certbridge_handshakes_pending")] == 0
     assert set(series("certbridge_mqtt_packets_total")) == {
         (("direction", d), ("type", ty)) for d in ("up", "down") for ty in MQTT_TYPES}
     assert set(series("certbridge_bytes_total")) == {
@@ -742,6 +746,10 @@ def test_responsive_with_5000_sessions(make_broker, make_gateway, pki):
     g = admin_gateway(make_gateway, b.port, {
         "gateway": {"max_connections": "10000", "log_level": "info"},
         "upstream": {"connect_rate": "100000"},
+        # Every device of this test comes from 127.0.0.1, many at once,
+        # with one certificate: they are told apart by client id.
+        "downstream": {"max_handshakes": "10000", "max_handshakes_per_ip": "10000"},
+        "mqtt": {"identity": "none", "clientid": "keep", "username": "keep"},
     })
     ctx = device_context(pki.device(DEVICE))
     loop = asyncio.new_event_loop()

@@ -528,7 +528,7 @@ test_unknown_key_suggestion(void **state)
 	    "{F}:7: [downstream] frobnicate: unknown key \"frobnicate\"; "
 	    "expected one of: listen, cert, key, client_auth, tls_versions, "
 	    "ciphers, clock_skew, handshake_timeout, session_tickets, "
-	    "plain_listen",
+	    "plain_listen, max_handshakes, max_handshakes_per_ip",
 	    NULL);
 }
 

@@ -1768,6 +1768,35 @@ test_disconnect_v5_encode(void **state)
 	assert_true(mqtt_flags_valid(f.type, f.flags, MQTT_V5));
 }
 
+/* The protocol level from the first bytes of a CONNECT body, for refusing
+ * one that is too large before it is whole. */
+static void
+test_connect_level(void **state)
+{
+	static const uint8_t v5[] = { 0, 4, 'M', 'Q', 'T', 'T', 5, 0x02 };
+	static const uint8_t v31[] = { 0, 6, 'M', 'Q', 'I', 's', 'd', 'p', 3 };
+	static const uint8_t odd[] = { 0, 4, 'M', 'Q', 'T', 'X', 4 };
+	static const uint8_t wide[] = { 0, 5, 'M', 'Q', 'T', 'T', 'T', 4 };
+	uint8_t level = 0;
+
+	(void)state;
+	assert_int_equal(mqtt_connect_level(v5, sizeof(v5), &level), MQTT_OK);
+	assert_int_equal(level, 5);
+	for (size_t n = 0; n < 7; n++) {
+		assert_int_equal(mqtt_connect_level(v5, n, &level),
+		    MQTT_NEED_MORE);
+	}
+	assert_int_equal(mqtt_connect_level(v31, sizeof(v31), &level),
+	    MQTT_OK);
+	assert_int_equal(level, 3);
+	assert_int_equal(mqtt_connect_level(v31, 8, &level), MQTT_NEED_MORE);
+	assert_int_equal(mqtt_connect_level(odd, sizeof(odd), &level),
+	    MQTT_MALFORMED);
+	assert_int_equal(mqtt_connect_level(wide, sizeof(wide), &level),
+	    MQTT_MALFORMED);
+	assert_int_equal(mqtt_connect_level(wide, 2, &level), MQTT_MALFORMED);
+}
+
 int
 main(void)
 {
@@ -1851,6 +1880,7 @@ main(void)
 		cmocka_unit_test(test_connack_encode_v3),
 		cmocka_unit_test(test_connack_encode_v5),
 		cmocka_unit_test(test_disconnect_v5_encode),
+		cmocka_unit_test(test_connect_level),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);

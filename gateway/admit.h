@@ -1,0 +1,42 @@
+/*
+ * admit.h - may this connection in? The accept-time limits, decided before
+ * any TLS work: [gateway] max_connections, [downstream] max_handshakes and
+ * max_handshakes_per_ip (docs/configuration.md).
+ *
+ * A refused connection is closed at once, counted
+ * (certbridge_connect_refused_total{reason="limit"} and
+ * certbridge_limit_refusals_total{limit}), and logged as
+ * event=connection-refused reason=limit, at most once a second per limit
+ * with the number refused since, so a flood never becomes a log flood.
+ */
+#ifndef CB_ADMIT_H
+#define CB_ADMIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "config.h"
+#include "hslimit.h"
+
+struct admit;
+struct metrics;
+
+struct admit *admit_new(struct metrics *m);
+void admit_free(struct admit *a);
+
+/* Whether peer may connect now, with `sessions` open under cfg. When it
+ * may, it holds a handshake slot (key filled) until admit_handshake_over. */
+bool admit_accept(struct admit *a, const struct cfg *cfg, size_t sessions,
+    const struct sockaddr *peer, const char *listener,
+    struct hslimit_key *key);
+
+/* The connection completed its CONNECT, or ended before: the slot it held
+ * goes back. */
+void admit_handshake_over(struct admit *a, const struct hslimit_key *key);
+
+/* Connections holding a slot now. */
+uint32_t admit_pending(const struct admit *a);
+
+#endif

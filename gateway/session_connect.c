@@ -1,0 +1,227 @@
+/*
+ * session_connect.c - a session's first packet: the device's CONNECT, read
+ * whole (within [mqtt] max_connect_size), checked against the [mqtt]
+ * identity rules, and given its place in the connect queue.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+#include <wolfssl/wolfcrypt/sha256.h>
+
+#include "devcert.h"
+#include "gen.h"
+#include "metrics.h"
+#include "mqttpolicy.h"
+#include "server.h"
+#include "session_int.h"
+
+/* A device that would reach the broker with no client certificate while
+ * device_certs asks for one is refused here, before it takes a place in
+ * the connect queue. */
+static bool
+session_upstream_identity_ok(struct session *s, const struct mqtt_connect *c)
+{
+	struct devcert_paths paths;
+	const char *id = session_identity(s);
+	char detail[320];
+	uint8_t code = c->version == MQTT_V5 ? MQTT_RC_V5_NOT_AUTHORIZED
+	    : MQTT_CONNACK_V3_NOT_AUTHORIZED;
+
+	switch (devcert_pick(s->gen->cfg, id, &paths)) {
+	case DEVCERT_UNSAFE:
+		snprintf(detail, sizeof(detail), "identity \"%s\" cannot be "
+		    "a file name in [upstream] device_certs (letters, digits "
+		    "and . _ - @ : only, at most %d, no leading dot)", id,
+		    DEVCERT_IDENTITY_MAX);
+		session_refuse_connack(s, code, REASON_IDENTITY, detail);
+		return false;
+	case DEVCERT_NONE:
+		snprintf(detail, sizeof(detail), "no upstream certificate for "
+		    "this device: add %s.crt and %s.key to [upstream] "
+		    "device_certs, or set [upstream] cert and key",
+		    id ? id : "<identity>", id ? id : "<identity>");
+		session_refuse_connack(s, code, REASON_IDENTITY, detail);
+		return false;
+	case DEVCERT_DEVICE:
+	case DEVCERT_SHARED:
+	case DEVCERT_ANONYMOUS:
+		break;
+	}
+	return true;
+}
+
+/*
+ * A CONNECT larger than [mqtt] max_connect_size is refused from its fixed
+ * header, before its bytes are held: a device's memory before CONNACK is
+ * bounded by that size, not by max_packet_size. A 5.0 device is told why
+ * (CONNACK 0x95), which takes the protocol level, a few bytes after the
+ * header; 3.x has no code for it and is closed. Returns false while those
+ * bytes are still to come.
+ */
+static bool
+session_connect_too_large(struct session *s, const struct mqtt_fixed *fh,
+    uint32_t limit)
+{
+	struct evbuffer *in = conn_input(s->down);
+	uint8_t head[MQTT_MAX_FIXED_HEADER + 9];
+	size_t n = evbuffer_get_length(in);
+	char detail[160];
+	uint8_t level = 0;
+	enum mqtt_rc rc;
+
+	n = n < sizeof(head) ? n : sizeof(head);
+	evbuffer_copyout(in, head, n);
+	rc = mqtt_connect_level(head + fh->header_len, n - fh->header_len,
+	    &level);
+	if (rc == MQTT_NEED_MORE) {
+		return false;
+	}
+	snprintf(detail, sizeof(detail), "the CONNECT is %llu bytes, more than "
+	    "[mqtt] max_connect_size (%u); a device's CONNECT (will "
+	    "included) must fit it, or raise max_connect_size",
+	    (unsigned long long)fh->header_len + fh->remaining, limit);
+	metrics_refused(server_metrics(s->srv), REASON_PACKET_TOO_LARGE);
+	if (rc == MQTT_OK && level == MQTT_V5) {
+		s->version = MQTT_V5;
+		session_refuse_connack(s, MQTT_RC_V5_PACKET_TOO_LARGE,
+		    REASON_PACKET_TOO_LARGE, detail);
+	} else {
+		session_end(s, REASON_PACKET_TOO_LARGE, detail);
+	}
+	return true;
+}
+
+/*
+ * Who this device is, for its place in the connect queue: its identity,
+ * or without one the client id the broker will see. A newer session with
+ * the same key replaces a queued older one (upstream.h), so one device
+ * reconnecting in a loop holds one place, not thirty.
+ */
+static void
+session_queue_key(struct session *s, const struct mqtt_connect *c)
+{
+	wc_Sha256 sha;
+	const struct judge_identity *id = &s->verdict.id;
+	uint8_t kind;
+
+	s->wait.has_key = false;
+	if (s->has_cert && id->state == JUDGE_ID_OK) {
+		kind = 'i';
+	} else if (c->client_id.len > 0) {
+		kind = 'c';
+	} else {
+		return; /* a v5 device asking the broker to name it */
+	}
+	if (wc_InitSha256(&sha) != 0) {
+		return;
+	}
+	if (wc_Sha256Update(&sha, &kind, 1) == 0 && (kind == 'i'
+	    ? wc_Sha256Update(&sha, (const byte *)id->bytes,
+	    (word32)id->len) : wc_Sha256Update(&sha, c->client_id.ptr,
+	    c->client_id.len)) == 0 && wc_Sha256Final(&sha, s->wait.key)
+	    == 0) {
+		s->wait.has_key = true;
+	}
+	wc_Sha256Free(&sha);
+}
+
+/* Reads the first packet; it must be a whole, valid CONNECT. */
+void
+session_read_connect(struct session *s)
+{
+	struct evbuffer *in = conn_input(s->down);
+	const struct cfg *cfg = s->gen->cfg;
+	uint8_t head[MQTT_MAX_FIXED_HEADER];
+	struct mqtt_fixed fh;
+	struct mqtt_connect c;
+	struct mqttpolicy_result res;
+	struct mqtt_bytes sent_id;
+	enum mqttpolicy_rc verdict;
+	char why[MQTT_WHY_LEN];
+	size_t avail = evbuffer_get_length(in), n, total;
+	uint32_t limit;
+	enum mqtt_rc rc;
+	const uint8_t *pkt;
+
+	n = avail < sizeof(head) ? avail : sizeof(head);
+	evbuffer_copyout(in, head, n);
+	/* The size is judged below, from the header: framed without a
+	 * limit here. */
+	rc = mqtt_fixed_frame(head, n, MQTT_MAX_REMAINING + 5, &fh, why);
+	if (rc == MQTT_NEED_MORE) {
+		return;
+	}
+	if (rc != MQTT_OK) {
+		session_end(s, REASON_PROTOCOL, why);
+		return;
+	}
+	if (fh.type != MQTT_CONNECT || fh.flags != 0) {
+		snprintf(why, sizeof(why), "the first packet must be CONNECT "
+		    "[MQTT-3.1.0-1], got %s (flags 0x%x)",
+		    mqtt_type_name(fh.type), fh.flags);
+		session_end(s, REASON_PROTOCOL, why);
+		return;
+	}
+	total = (size_t)fh.header_len + fh.remaining;
+	limit = cfg->mqtt.max_connect_size < cfg->mqtt.max_packet_size
+	    ? cfg->mqtt.max_connect_size : cfg->mqtt.max_packet_size;
+	if (total > limit) {
+		session_connect_too_large(s, &fh, limit);
+		return;
+	}
+	if (avail < total) {
+		return;
+	}
+	pkt = evbuffer_pullup(in, (ssize_t)total);
+	if (pkt == NULL) {
+		session_end(s, REASON_INTERNAL, "out of memory");
+		return;
+	}
+	if (mqtt_connect_decode(pkt + fh.header_len, fh.remaining, &c, why)
+	    != MQTT_OK) {
+		session_end(s, REASON_PROTOCOL, why);
+		return;
+	}
+	session_handshake_over(s);
+	s->version = c.version;
+	s->keepalive = c.keepalive;
+	s->connect_pkt = evbuffer_new();
+	if (s->connect_pkt == NULL) {
+		session_end(s, REASON_INTERNAL, "out of memory");
+		return;
+	}
+	/* The client id as the device sent it, for the log: the policy may
+	 * point c at the identity instead. Logged before the packet's bytes
+	 * leave the input buffer, which c points into. */
+	sent_id = c.client_id;
+	verdict = mqttpolicy_apply(cfg, &s->verdict, s->has_cert, &c,
+	    s->connect_pkt, &res);
+	session_log_connect(s, &c, &sent_id, verdict == MQTTPOLICY_REFUSE
+	    ? "refused" : verdict == MQTTPOLICY_REWRITTEN ? "rewritten"
+	    : "kept");
+	switch (verdict) {
+	case MQTTPOLICY_REFUSE:
+		evbuffer_drain(in, total);
+		session_refuse_connack(s, res.connack_code, res.reason,
+		    res.detail);
+		return;
+	case MQTTPOLICY_REWRITTEN:
+		evbuffer_drain(in, total);
+		break;
+	case MQTTPOLICY_PASS:
+		evbuffer_remove_buffer(in, s->connect_pkt, total);
+		break;
+	}
+	if (!session_upstream_identity_ok(s, &c)) {
+		return;
+	}
+	session_queue_key(s, &c);
+	relay_init(&s->to_broker, true, s->version, cfg->mqtt.max_packet_size,
+	    metrics_traffic(server_metrics(s->srv), true));
+	relay_init(&s->to_device, false, s->version,
+	    cfg->mqtt.max_packet_size,
+	    metrics_traffic(server_metrics(s->srv), false));
+	session_upstream_begin(s);
+}
