@@ -419,7 +419,8 @@ mqtt_connect_encode(const struct mqtt_connect *c, uint8_t *out, size_t cap)
 	wr_u8(&w, (uint8_t)(MQTT_CONNECT << 4));
 	wr_vbi(&w, (uint32_t)rem);
 	wr_field(&w, &proto);
-	wr_u8(&w, c->version);
+	/* A bridge's level keeps its 0x80 (docs/protocol.md). */
+	wr_u8(&w, (c->level & 0x7fu) == c->version ? c->level : c->version);
 	wr_u8(&w, flags);
 	wr_u16(&w, c->keepalive);
 	if (v5) {

@@ -23,6 +23,9 @@ enum mqtt_rc {
 	MQTT_NEED_MORE,
 	MQTT_MALFORMED,
 	MQTT_TOO_BIG,
+	/* A CONNECT of a protocol level the broker refuses with CONNACK
+	 * 0x01 (docs/protocol.md). */
+	MQTT_UNSUPPORTED,
 };
 
 enum mqtt_type {
@@ -125,6 +128,10 @@ struct mqtt_props {
 
 struct mqtt_connect {
 	uint8_t version;        /* enum mqtt_version */
+	/* The protocol level byte as sent: the version, plus 0x80 from a
+	 * bridge (mosquitto's try_private), kept when re-encoded. */
+	uint8_t level;
+	bool bridge;
 	uint8_t connect_flags;  /* the raw byte */
 	bool clean_start;
 	bool will;
@@ -151,12 +158,16 @@ struct mqtt_connect {
  * name and level, reserved flag and will/user/password flag rules,
  * every length against len, v5 properties (known identifiers allowed in
  * CONNECT, no duplicates of single-use ones, value ranges) and UTF-8 of
- * the client id, will topic and username. Any trailing byte is MALFORMED.
- * A body cut short is MALFORMED too: len is the whole remaining length.
- * On MALFORMED, out->version still holds the protocol level when the
- * protocol name was "MQTT" or "MQIsdp", so the caller can answer an
- * unsupported level with CONNACK 0x01 (3.x) or 0x84 (5.0) as a broker
- * would [MQTT-3.1.2-2]; it is 0 otherwise.
+ * the client id, will topic and username, and that a will topic is not
+ * empty. Any trailing byte is MALFORMED. A body cut short is MALFORMED
+ * too: len is the whole remaining length.
+ *
+ * The protocol level is judged as mosquitto 2.0 does (docs/protocol.md):
+ * "MQIsdp" with level 3 is 3.1 and "MQTT" with 4 is 3.1.1, either also
+ * with the bridge bit 0x80 (out->bridge); "MQTT" with 5 is 5.0; "MQTT"
+ * with 0x85 and any other protocol name are MALFORMED; every other level
+ * is UNSUPPORTED, whatever follows it (the caller answers CONNACK 0x01,
+ * 20 02 00 01, and closes), with out->level set.
  */
 enum mqtt_rc mqtt_connect_decode(const uint8_t *body, size_t len,
     struct mqtt_connect *out, char why[MQTT_WHY_LEN]);
@@ -211,6 +222,7 @@ size_t mqtt_disconnect_encode_v5(uint8_t reason, uint8_t out[4]);
 bool mqtt_utf8_valid(const uint8_t *p, size_t len);
 
 /* CONNACK codes certbridge itself sends. */
+#define MQTT_CONNACK_V3_PROTOCOL_VERSION 0x01
 #define MQTT_CONNACK_V3_IDENTIFIER_REJECTED 0x02
 #define MQTT_CONNACK_V3_SERVER_UNAVAILABLE 0x03
 #define MQTT_CONNACK_V3_NOT_AUTHORIZED 0x05

@@ -340,19 +340,24 @@ printable(const struct mqtt_bytes *b, char *dst, size_t cap)
 	dst[n] = '\0';
 }
 
-/* Protocol name and level together choose the version: MQTT 3.1 calls
+/*
+ * Protocol name and level together choose the version: MQTT 3.1 calls
  * itself "MQIsdp" at level 3, 3.1.1 and 5.0 "MQTT" at 4 and 5
- * [MQTT-3.1.2-1] [MQTT-3.1.2-2]. */
-static bool
+ * [MQTT-3.1.2-1] [MQTT-3.1.2-2]. A bridge sets 0x80 on 3 and 4 (mosquitto's
+ * try_private), never on 5: mosquitto 2.0 closes on 0x85 and answers any
+ * other level with CONNACK 0x01, so certbridge does the same
+ * (docs/protocol.md). Returns MQTT_OK, MQTT_MALFORMED or MQTT_UNSUPPORTED.
+ */
+static enum mqtt_rc
 connect_protocol(struct rd *r, struct mqtt_connect *out)
 {
 	struct mqtt_bytes name;
 	char shown[20];
-	uint8_t level;
+	uint8_t level, base;
 	bool is_mqtt, is_isdp;
 
 	if (!rd_field(r, "protocol name", &name)) {
-		return false;
+		return MQTT_MALFORMED;
 	}
 	is_mqtt = name.len == 4 && memcmp(name.ptr, "MQTT", 4) == 0;
 	is_isdp = name.len == 6 && memcmp(name.ptr, "MQIsdp", 6) == 0;
@@ -360,22 +365,31 @@ connect_protocol(struct rd *r, struct mqtt_connect *out)
 	if (!is_mqtt && !is_isdp) {
 		mqtt_why(r->why, "CONNECT: protocol name is \"%s\" (%u bytes), "
 		    "not \"MQTT\" or \"MQIsdp\"", shown, (unsigned)name.len);
-		return false;
+		return MQTT_MALFORMED;
 	}
 	if (!rd_u8(r, "protocol level", &level)) {
-		return false;
+		return MQTT_MALFORMED;
 	}
-	/* Kept even when refused below: a caller may answer an unknown
-	 * level with CONNACK 0x01 / 0x84 as a broker would. */
-	out->version = level;
-	if ((is_mqtt && level != MQTT_V311 && level != MQTT_V5) ||
-	    (is_isdp && level != MQTT_V31)) {
-		mqtt_why(r->why, "CONNECT: protocol level %u with name \"%s\" "
-		    "is not MQTT 3.1 (MQIsdp/3), 3.1.1 (MQTT/4) or 5.0 "
-		    "(MQTT/5)", (unsigned)level, shown);
-		return false;
+	out->level = level;
+	base = (uint8_t)(level & 0x7fu);
+	if ((is_isdp && base == MQTT_V31) || (is_mqtt && base == MQTT_V311)) {
+		out->version = base;
+		out->bridge = (level & 0x80u) != 0;
+		return MQTT_OK;
 	}
-	return true;
+	if (is_mqtt && level == MQTT_V5) {
+		out->version = MQTT_V5;
+		return MQTT_OK;
+	}
+	if (is_mqtt && base == MQTT_V5) {
+		mqtt_why(r->why, "CONNECT: protocol level 0x%02x: 5.0 has no "
+		    "bridge level (a 5.0 bridge sends 5)", (unsigned)level);
+		return MQTT_MALFORMED;
+	}
+	mqtt_why(r->why, "CONNECT: protocol level %u with name \"%s\" is not "
+	    "MQTT 3.1 (MQIsdp/3), 3.1.1 (MQTT/4) or 5.0 (MQTT/5)",
+	    (unsigned)level, shown);
+	return MQTT_UNSUPPORTED;
 }
 
 /* The flag rules that make a CONNECT self-consistent. */
@@ -529,12 +543,16 @@ mqtt_connect_decode(const uint8_t *body, size_t len,
     struct mqtt_connect *out, char why[MQTT_WHY_LEN])
 {
 	struct rd r = {body, len, 0, "CONNECT", why};
+	enum mqtt_rc rc;
 	uint8_t fl;
 
 	memset(out, 0, sizeof(*out));
 	mqtt_why(why, "%s", "");
-	if (!connect_protocol(&r, out) ||
-	    !rd_u8(&r, "connect flags", &fl) ||
+	rc = connect_protocol(&r, out);
+	if (rc != MQTT_OK) {
+		return rc;
+	}
+	if (!rd_u8(&r, "connect flags", &fl) ||
 	    !connect_flags(&r, fl, out) ||
 	    !rd_u16(&r, "keep alive", &out->keepalive)) {
 		return MQTT_MALFORMED;
@@ -555,6 +573,12 @@ mqtt_connect_decode(const uint8_t *body, size_t len,
 		}
 		if (!rd_utf8(&r, "will topic", &out->will_topic) ||
 		    !rd_field(&r, "will payload", &out->will_payload)) {
+			return MQTT_MALFORMED;
+		}
+		/* A topic name is at least one character [MQTT-4.7.3-1]. */
+		if (out->will_topic.len == 0) {
+			mqtt_why(why, "CONNECT: the will flag is set but the will "
+			    "topic is empty [MQTT-4.7.3-1]");
 			return MQTT_MALFORMED;
 		}
 	}

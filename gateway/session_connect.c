@@ -179,8 +179,22 @@ session_read_connect(struct session *s)
 		session_end(s, REASON_INTERNAL, "out of memory");
 		return;
 	}
-	if (mqtt_connect_decode(pkt + fh.header_len, fh.remaining, &c, why)
-	    != MQTT_OK) {
+	rc = mqtt_connect_decode(pkt + fh.header_len, fh.remaining, &c, why);
+	if (rc == MQTT_UNSUPPORTED) {
+		/* The broker's answer to a level it does not speak, whatever
+		 * layout follows: CONNACK 0x01 in 3.1.1's form, then close
+		 * (docs/protocol.md). */
+		char detail[MQTT_WHY_LEN + 96];
+
+		evbuffer_drain(in, total);
+		s->version = MQTT_V311;
+		snprintf(detail, sizeof(detail), "%s; answered CONNACK 0x01 "
+		    "(unacceptable protocol version) as the broker would", why);
+		session_refuse_connack(s, MQTT_CONNACK_V3_PROTOCOL_VERSION,
+		    REASON_PROTOCOL, detail);
+		return;
+	}
+	if (rc != MQTT_OK) {
 		session_end(s, REASON_PROTOCOL, why);
 		return;
 	}

@@ -41,6 +41,9 @@ session_log_connect(struct session *s, const struct mqtt_connect *c,
 	}
 	log_str(&l, "version", c->version == MQTT_V5 ? "5.0"
 	    : c->version == MQTT_V311 ? "3.1.1" : "3.1");
+	if (c->bridge) {
+		log_str(&l, "bridge", "yes");
+	}
 	log_bytes(&l, "clientid", sent_id->ptr, sent_id->len);
 	if (c->client_id.ptr != sent_id->ptr) {
 		log_bytes(&l, "clientid_upstream", c->client_id.ptr,
@@ -601,6 +604,19 @@ session_broker_gone(struct session *s, bool error)
 				session_drain(s, s->down,
 				    REASON_BROKER_CLOSED, "the broker closed");
 			}
+			return;
+		}
+		/* The broker read the whole CONNECT and closed without a
+		 * word: that is its answer (a CONNECT it judged malformed
+		 * or would not take), and the device gets the same one, a
+		 * close, rather than a CONNACK of ours (docs/protocol.md). */
+		if (s->state == SESSION_WAIT_CONNACK && !error
+		    && evbuffer_get_length(conn_output(s->up)) == 0) {
+			session_drain(s, s->down, REASON_BROKER_CLOSED, "the "
+			    "broker closed the connection after the CONNECT, "
+			    "without a CONNACK: it refused that CONNECT; the "
+			    "device is closed the same way, as if connected "
+			    "directly (the broker's log says why)");
 			return;
 		}
 		session_up_failed(s);

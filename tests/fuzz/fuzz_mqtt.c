@@ -37,6 +37,7 @@ check_connect_roundtrip(const struct mqtt_connect *c)
 	CB_ASSERT(mqtt_connect_decode(buf + fh.header_len, fh.remaining, &again,
 	    why) == MQTT_OK);
 	CB_ASSERT(again.version == c->version);
+	CB_ASSERT(again.level == c->level && again.bridge == c->bridge);
 	CB_ASSERT(again.keepalive == c->keepalive);
 	CB_ASSERT(again.client_id.len == c->client_id.len);
 	CB_ASSERT(c->client_id.len == 0 || memcmp(again.client_id.ptr,
@@ -86,8 +87,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	/* The body decoders must also hold on bytes that no header framed. */
-	if (mqtt_connect_decode(data, size, &c, why) == MQTT_OK) {
+	rc = mqtt_connect_decode(data, size, &c, why);
+	if (rc == MQTT_OK) {
 		check_connect_roundtrip(&c);
+	}
+	{
+		uint8_t level = 0;
+
+		/* The level read from a CONNECT's first bytes is the one
+		 * the whole decode saw. */
+		if (mqtt_connect_level(data, size, &level) == MQTT_OK
+		    && (rc == MQTT_OK || rc == MQTT_UNSUPPORTED)) {
+			CB_ASSERT(level == c.level);
+		}
 	}
 	(void)mqtt_utf8_valid(data, size);
 	return 0;

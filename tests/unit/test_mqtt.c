@@ -927,25 +927,89 @@ test_connect_bad_protocol_name(void **state)
 	expect_malformed(&s, "\"MQ?T\"");
 }
 
+/*
+ * Levels are judged as mosquitto 2.0 does (docs/protocol.md): an unknown
+ * one is UNSUPPORTED (the caller answers CONNACK 0x01), whatever follows;
+ * a bridge's 0x80 on 3.1 and 3.1.1 is kept; 0x85 is malformed.
+ */
 static void
 test_connect_bad_protocol_level(void **state)
 {
+	static const uint8_t levels[] = { 0, 1, 2, 3, 6, 7, 0x80, 0x86, 0xff };
 	struct spec s = spec_v311();
 	struct buf body;
 	struct mqtt_connect c;
 	char why[MQTT_WHY_LEN];
 
 	(void)state;
+	for (size_t i = 0; i < sizeof(levels); i++) {
+		s.level = levels[i];
+		assert_int_equal(decode_spec(&s, &body, &c, why),
+		    MQTT_UNSUPPORTED);
+		assert_int_equal(c.level, levels[i]);
+	}
 	s.level = 6;
-	assert_int_equal(decode_spec(&s, &body, &c, why), MQTT_MALFORMED);
+	assert_int_equal(decode_spec(&s, &body, &c, why), MQTT_UNSUPPORTED);
 	assert_non_null(strstr(why, "protocol level 6 with name \"MQTT\""));
-	/* Kept so the caller can answer CONNACK 0x01 like a broker. */
-	assert_int_equal(c.version, 6);
-	s.level = 3;
-	expect_malformed(&s, "protocol level 3 with name \"MQTT\"");
 	s = spec_v31();
-	s.level = 4;
-	expect_malformed(&s, "protocol level 4 with name \"MQIsdp\"");
+	for (uint8_t l = 4; l <= 5; l++) {
+		s.level = l;
+		assert_int_equal(decode_spec(&s, &body, &c, why),
+		    MQTT_UNSUPPORTED);
+		assert_non_null(strstr(why, "with name \"MQIsdp\""));
+	}
+	/* Whatever follows the level byte: nothing at all here. */
+	assert_int_equal(mqtt_connect_decode((const uint8_t *)
+	    "\x00\x04MQTT\x06", 7, &c, why), MQTT_UNSUPPORTED);
+	s = spec_v5();
+	s.level = 0x85;
+	expect_malformed(&s, "5.0 has no bridge level");
+}
+
+static void
+test_connect_bridge_levels(void **state)
+{
+	struct spec s = spec_v311();
+	struct buf body;
+	struct mqtt_connect c;
+	char why[MQTT_WHY_LEN];
+	uint8_t out[512];
+	size_t n;
+
+	(void)state;
+	s.level = 0x84;
+	assert_int_equal(decode_spec(&s, &body, &c, why), MQTT_OK);
+	assert_int_equal(c.version, MQTT_V311);
+	assert_true(c.bridge);
+	assert_int_equal(c.level, 0x84);
+	/* Re-encoded (a rewritten client id), the level keeps its 0x80. */
+	c.client_id.ptr = (const uint8_t *)"site-17";
+	c.client_id.len = 7;
+	n = mqtt_connect_encode(&c, out, sizeof(out));
+	assert_true(n > 9);
+	assert_int_equal(out[2 + 6], 0x84);
+	s = spec_v31();
+	s.level = 0x83;
+	assert_int_equal(decode_spec(&s, &body, &c, why), MQTT_OK);
+	assert_int_equal(c.version, MQTT_V31);
+	assert_true(c.bridge);
+	s = spec_v311();
+	assert_int_equal(decode_spec(&s, &body, &c, why), MQTT_OK);
+	assert_false(c.bridge);
+	assert_int_equal(c.level, 4);
+}
+
+static void
+test_connect_empty_will_topic(void **state)
+{
+	struct spec s = spec_v311();
+
+	(void)state;
+	s.will_topic = F("");
+	expect_malformed(&s, "will topic is empty [MQTT-4.7.3-1]");
+	s = spec_v5();
+	s.will_topic = F("");
+	expect_malformed(&s, "will topic is empty");
 }
 
 static void
@@ -1837,6 +1901,8 @@ main(void)
 		cmocka_unit_test(test_connect_client_id_longer_than_body),
 		cmocka_unit_test(test_connect_bad_protocol_name),
 		cmocka_unit_test(test_connect_bad_protocol_level),
+		cmocka_unit_test(test_connect_bridge_levels),
+		cmocka_unit_test(test_connect_empty_will_topic),
 		cmocka_unit_test(test_connect_reserved_flag),
 		cmocka_unit_test(test_connect_will_qos3),
 		cmocka_unit_test(test_connect_will_qos_without_will),
