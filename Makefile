@@ -52,7 +52,7 @@ BINS := $(B)/certbridge $(TOOL_BIN)
 .SECONDARY:
 
 .PHONY: all build build-deps deps test test-unit test-conf test-integration run \
-        der-fixtures install clean bench fuzz fuzz-run
+        der-fixtures install clean bench fuzz fuzz-run soak soak-quick
 
 all: build-deps
 	@$(MAKE) --no-print-directory build
@@ -164,6 +164,21 @@ fuzz: deps
 bench: deps
 	@$(MAKE) --no-print-directory build
 	$(PYTHON) tools/bench.py --build build
+
+# ---------------------------------------------------------------- soak
+
+# The reliability suite: faults injected while messages flow, every outcome
+# asserted (docs/reliability.md). soak: scenarios 1-7 at larger scale plus
+# 10,000 sessions held for 10 minutes (about 20 min); soak-quick: 1-7 at
+# small scale (about 2 min). Table in $(B)/soak/results.md, logs in
+# $(B)/soak/work/.
+soak: deps
+	@$(MAKE) --no-print-directory build
+	$(PYTHON) tools/soak.py --build $(B) --out $(B)/soak/results.md
+
+soak-quick: deps
+	@$(MAKE) --no-print-directory build
+	$(PYTHON) tools/soak.py --quick --build $(B) --out $(B)/soak/results.md
 
 # ---------------------------------------------------------------- lab
 
