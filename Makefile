@@ -27,16 +27,27 @@ endif
 # design when a path or a name is huge, hence -Wno-format-truncation.
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wundef -Wformat=2 -Wpointer-arith -Wcast-qual -Wvla -Wno-format-truncation
-CPPFLAGS += -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -DINI_HANDLER_LINENO=1 -Icommon -Igateway
+
+# CFLAGS, CPPFLAGS and LDFLAGS are the caller's (optimisation, debug info,
+# extras): `make CFLAGS=-O0` replaces them. What the code needs is in the
+# CB_ variables below, which every compile and link rule uses too, so the
+# language, the warnings, the sanitizers and the defines cannot be dropped.
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 $(WARN) $(SANFLAGS)
-LDFLAGS  += $(SANFLAGS)
+CB_CPPFLAGS := -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -DINI_HANDLER_LINENO=1
+CB_CFLAGS   := -std=c11 $(WARN) $(SANFLAGS)
+CB_LDFLAGS  := $(SANFLAGS)
 LDLIBS   := -lwolfssl -levent -linih
+
+# Include paths by folder, so that a layering mistake fails to compile:
+# common/ (and tools/, the fuzz targets, the tests of common/) see only
+# common/; gateway/ and its tests (test_gw_*) see gateway/ too.
+GATEWAY_SIDE := gateway/% tests/unit/test_gw_%
+includes = -Icommon $(if $(filter $(GATEWAY_SIDE),$(1)),-Igateway)
 
 # The codec and value parsers take untrusted bytes: be strict about
 # silent integer narrowing there.
 STRICT_SRC := common/mqtt.c common/mqtt_connect.c common/parse.c common/parse_net.c
-$(patsubst %.c,$(B)/%.o,$(STRICT_SRC)): CFLAGS += -Wconversion -Wsign-conversion
+$(patsubst %.c,$(B)/%.o,$(STRICT_SRC)): CB_CFLAGS += -Wconversion -Wsign-conversion
 
 COMMON_SRC  := $(sort $(wildcard common/*.c))
 GATEWAY_SRC := $(sort $(filter-out gateway/main.c,$(wildcard gateway/*.c)))
@@ -68,7 +79,8 @@ deps:
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+	$(CC) $(CB_CPPFLAGS) $(call includes,$<) $(CPPFLAGS) $(CB_CFLAGS) $(CFLAGS) \
+		-MMD -MP -c -o $@ $<
 
 $(B)/libcommon.a: $(COMMON_OBJ)
 	@rm -f $@
@@ -79,20 +91,20 @@ $(B)/libgateway.a: $(GATEWAY_OBJ)
 	ar rcs $@ $^
 
 $(B)/certbridge: $(B)/gateway/main.o $(B)/libgateway.a $(B)/libcommon.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CB_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/certbridge-%: $(B)/tools/certbridge-%.o $(B)/libcommon.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CB_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Unit tests of common/ link common/ only; test_gw_* also link the gateway's
 # modules (everything but main.c).
 $(B)/tests/%: $(B)/tests/unit/%.o $(B)/libcommon.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(CC) $(CB_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
 $(B)/tests/test_gw_%: $(B)/tests/unit/test_gw_%.o $(B)/libgateway.a $(B)/libcommon.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(CC) $(CB_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
 # ---------------------------------------------------------------- tests
 
@@ -137,7 +149,8 @@ FUZZERS      := $(FUZZ_B)/fuzz_mqtt $(FUZZ_B)/fuzz_config $(FUZZ_B)/fuzz_certfac
 
 $(FUZZ_B)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(CPPFLAGS) -std=c11 $(filter-out -Wno-format-truncation,$(WARN)) $(FUZZ_FLAGS) -MMD -MP -c -o $@ $<
+	$(FUZZ_CC) $(CB_CPPFLAGS) $(call includes,$<) $(CPPFLAGS) -std=c11 \
+		$(filter-out -Wno-format-truncation,$(WARN)) $(FUZZ_FLAGS) -MMD -MP -c -o $@ $<
 
 $(FUZZ_B)/fuzz_%: $(FUZZ_B)/tests/fuzz/fuzz_%.o $(FUZZ_COMMON)
 	$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)

@@ -1,15 +1,18 @@
 /*
- * config.c - loading the INI file: reading it, the pre-scan of headers and
- * syntax, the inih handler, and freeing the result.
+ * config.c - loading the INI file: reading it, the one inih pass over it,
+ * and freeing the result.
  *
- * inih calls us only for key = value lines, and reports just the first
- * syntax error. So the file is read here first and scanned line by line the
- * way inih will read it: that finds every section header (with its line, for
- * unknown, repeated and empty sections and for "required key is missing"),
- * every syntax error, and which section each line belongs to. Then inih
- * parses the same bytes and the handler checks each key against the table in
- * config_keys.c. Problems are queued (config_diag.c) and sorted into file
- * order at the end.
+ * inih parses the file once, asking a reader of ours for one line at a
+ * time and calling the handler for each key = value line before it asks
+ * for the next. The handler checks each key against the table in
+ * config_keys.c. The reader sees each line just before inih does, for the
+ * little inih cannot tell the handler: section headers (Debian's inih is
+ * built without INI_CALL_HANDLER_ON_NEW_SECTION), lines inih cannot read
+ * (a NUL byte, a line longer than its buffer) and a list continued on the
+ * next line. A key line inih refuses never reaches the handler: noticed
+ * when inih asks for the next line, it is reported then, so every syntax
+ * error is reported, not only the first one inih returns. Problems are
+ * queued (config_diag.c) and sorted into file order at the end.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -20,8 +23,9 @@
 
 #include <ini.h>
 
-/* The handler needs the line number; without it every message would point
- * nowhere. The Makefile passes -DINI_HANDLER_LINENO=1. */
+/* Debian's libinih is built with INI_HANDLER_LINENO: the handler's
+ * prototype must match how the library calls it. The Makefile passes
+ * -DINI_HANDLER_LINENO=1. */
 #if !INI_HANDLER_LINENO
 #error "common/config.c needs -DINI_HANDLER_LINENO=1"
 #endif
@@ -36,10 +40,9 @@
 #define CFG_MAX_LINE_CHARS (CFG_INI_MAX_LINE - 3)
 #define CA_NAME_MAX 32
 
-/* Values of ld->line_sec besides a logical section index. */
+/* Values of ld->cur besides a logical section index. */
 #define LINE_NO_SECTION (-1) /* before the first header */
 #define LINE_SKIP (-2)       /* in an unknown or invalid section */
-#define LINE_BAD (-3)        /* a syntax error, already reported */
 
 /* ------------------------------------------------------------ reading */
 
@@ -115,10 +118,10 @@ folder_of(const char *path)
 	return dir;
 }
 
-/* ------------------------------------------------------------ pre-scan */
+/* ------------------------------------------------------------ headers */
 
-/* inih's rules, so that the scan agrees with what inih will do: isspace,
- * and an inline ';' comment only after whitespace. */
+/* inih's rules, so that a header means to us what it means to inih:
+ * isspace, and an inline ';' comment only after whitespace. */
 static bool
 is_space(char c)
 {
@@ -141,13 +144,14 @@ trim(char *s)
 	return s;
 }
 
+/* The "]" that ends a header, as inih finds it: a ";" after whitespace
+ * starts a comment first. Points at the NUL when there is none. */
 static char *
-find_chars_or_comment(char *s, const char *chars)
+header_end(char *s)
 {
 	bool was_space = false;
 
-	while (*s != '\0' && (chars == NULL || strchr(chars, *s) == NULL) &&
-	    !(was_space && *s == ';')) {
+	while (*s != '\0' && *s != ']' && !(was_space && *s == ';')) {
 		was_space = is_space(*s);
 		s++;
 	}
@@ -173,11 +177,13 @@ valid_ca_name(const char *name)
 	return true;
 }
 
-/* Appends [ca.NAME]; returns its logical index or LINE_SKIP. */
+/* Appends [ca.NAME] with its keys' defaults; returns its logical index or
+ * LINE_SKIP. */
 static int
 add_ca(struct cfg_loader *ld, const char *name, unsigned line)
 {
 	struct cfg *cfg = ld->cfg;
+	char secname[8 + CA_NAME_MAX];
 	struct cfg_ca *ca;
 
 	if (cfg->ca_count == ld->ca_cap) {
@@ -208,9 +214,9 @@ add_ca(struct cfg_loader *ld, const char *name, unsigned line)
 	}
 	ca->line = line;
 	ld->ca_state[cfg->ca_count].line = line;
-	/* expired_grace defaults to 0 and clock_skew to "not set": the
-	 * memset above is the default. */
 	cfg->ca_count++;
+	(void)snprintf(secname, sizeof(secname), "ca.%s", name);
+	cfg_key_defaults(ld, CFG_SEC_CA, ca, secname);
 	return (int)(CFG_FIXED_SECS + cfg->ca_count - 1);
 }
 
@@ -237,24 +243,30 @@ unknown_section(struct cfg_loader *ld, const char *name, unsigned line)
 	}
 }
 
-/* A line with a syntax error that starts with a key of its section: note
- * the attempt, so that the key is not also reported missing. */
+/* The first word of a line, up to a blank, "=" or ":": a key, maybe. */
 static void
-mark_tried(struct cfg_loader *ld, int sec, const char *text)
+first_word(const char *text, char word[64])
 {
-	char word[64];
 	size_t n = 0;
-	int k;
 
-	if (sec < 0) {
-		return;
-	}
-	while (n + 1 < sizeof(word) && text[n] != '\0' &&
+	while (n + 1 < 64 && text[n] != '\0' &&
 	    strchr(" \t=:", text[n]) == NULL) {
 		word[n] = text[n];
 		n++;
 	}
 	word[n] = '\0';
+}
+
+/* A line with a syntax error that starts with a key of its section: note
+ * the attempt, so that the key is not also reported missing. */
+static void
+mark_tried(struct cfg_loader *ld, int sec, const char *word)
+{
+	int k;
+
+	if (sec < 0) {
+		return;
+	}
 	k = cfg_key_find(sec < CFG_FIXED_SECS ? (enum cfg_sec)sec :
 	    CFG_SEC_CA, word);
 	if (k >= 0) {
@@ -323,10 +335,10 @@ header_section(struct cfg_loader *ld, const char *name, unsigned line)
 static int
 scan_header(struct cfg_loader *ld, char *start, unsigned line)
 {
-	char *end, *name, *rest;
+	char *end, *name, *rest, word[64];
 	int sec;
 
-	end = find_chars_or_comment(start + 1, "]");
+	end = header_end(start + 1);
 	if (*end != ']') {
 		cfg_report(ld, true, line, "syntax error: expected key = value "
 		    "or [section]");
@@ -338,6 +350,7 @@ scan_header(struct cfg_loader *ld, char *start, unsigned line)
 	name = trim(start + 1);
 	rest = trim(end + 1);
 	if (*rest != '\0' && *rest != ';' && *rest != '#') {
+		/* inih ignores it: "[upstream] address = x:1" sets nothing. */
 		cfg_report(ld, true, line, "syntax error: unexpected text after "
 		    "[%.64s]; put each key on its own line", name);
 	} else {
@@ -345,157 +358,121 @@ scan_header(struct cfg_loader *ld, char *start, unsigned line)
 	}
 	sec = header_section(ld, name, line);
 	if (rest != NULL) {
-		mark_tried(ld, sec, rest);
+		first_word(rest, word);
+		mark_tried(ld, sec, word);
 	}
 	return sec;
 }
 
-enum scan_key {
-	SCAN_KEY_BAD = 0,
-	SCAN_KEY_OK,
-	SCAN_KEY_OK_COMMA, /* the value ends with ",": a list cut short? */
-};
+/* ------------------------------------------------------------ lines */
 
-/* A line that is neither blank, comment nor header: must be key = value. */
-static enum scan_key
-scan_key_line(struct cfg_loader *ld, char *start, bool indented,
-    unsigned line)
+/* The current line is not key = value: reported, and its first word noted
+ * as a key tried. */
+static void
+not_key_value(struct cfg_loader *ld)
 {
-	char *end = find_chars_or_comment(start, "=:"), *value;
-
-	if (*end == '=') {
-		*end = '\0';
-		if (*trim(start) == '\0') {
-			cfg_report(ld, true, line, "syntax error: missing the "
-			    "key name before \"=\"");
-			return SCAN_KEY_BAD;
-		}
-		value = end + 1;
-		*find_chars_or_comment(value, NULL) = '\0';
-		value = trim(value);
-		return *value != '\0' && value[strlen(value) - 1] == ',' ?
-		    SCAN_KEY_OK_COMMA : SCAN_KEY_OK;
-	}
-	if (*end == ':') {
-		/* inih would take "key: value"; a missing "=" in
-		 * "listen 0.0.0.0:8883" must not become a key. */
-		*end = '\0';
-		start = trim(start);
-		if (strpbrk(start, " \t") == NULL) {
-			cfg_report(ld, true, line, "syntax error: expected key "
-			    "= value; \":\" does not separate a key from its "
-			    "value");
-			return SCAN_KEY_BAD;
-		}
-	}
-	cfg_report(ld, true, line, "syntax error: expected key = value or "
-	    "[section]%s", indented ? " (a value cannot continue on an "
+	cfg_report(ld, true, ld->line, "syntax error: expected key = value or "
+	    "[section]%s", ld->indented ? " (a value cannot continue on an "
 	    "indented line)" : "");
-	return SCAN_KEY_BAD;
+	mark_tried(ld, ld->cur, ld->word);
 }
 
-/* One line, already trimmed: updates the current section *cur and returns
- * the line's section for the handler (LINE_BAD for a syntax error). */
-static int
-scan_line(struct cfg_loader *ld, char *start, bool indented, unsigned line,
-    int *cur, bool *comma)
+/* The line inih has just parsed, now that it asks for the next one. A key
+ * line it did not hand to the handler has no "=" (or ":") before a
+ * comment: inih's verdict, reported here because inih itself returns only
+ * the first such line. */
+static void
+finish_line(struct cfg_loader *ld)
 {
-	enum scan_key kind;
-	bool after_comma = *comma;
+	if (ld->key_line && !ld->handled) {
+		not_key_value(ld);
+	}
+	ld->key_line = false;
+}
+
+/* A readable line, trimmed: notes what the handler will need and follows
+ * section headers. Returns false for a line inih must not see. */
+static bool
+look_at_line(struct cfg_loader *ld, char *start, bool indented)
+{
+	bool after_comma = ld->comma;
+	const char *sep;
 
 	if (*start == '\0' || *start == ';' || *start == '#') {
-		return *cur; /* blank or comment */
+		return true; /* blank or comment */
 	}
-	*comma = false;
+	ld->comma = false;
 	if (after_comma && (*start == '[' || strchr(start, '=') == NULL)) {
 		/* "listen = a,\n    b": inih would read "b" as a new line
 		 * (a section header, even, for "[::]:8883"). */
-		cfg_report(ld, true, line, "syntax error: a value cannot "
+		cfg_report(ld, true, ld->line, "syntax error: a value cannot "
 		    "continue on the next line; write the whole list on one "
 		    "line");
-		return LINE_BAD;
+		return false;
 	}
 	if (*start == '[') {
-		*cur = scan_header(ld, start, line);
-		/* A header the pre-scan refused was reported already: inih's
-		 * own complaint about the same line must not repeat it. */
-		return *cur == LINE_SKIP ? LINE_BAD : *cur;
+		ld->cur = scan_header(ld, start, ld->line);
+		return true;
 	}
-	kind = scan_key_line(ld, start, indented, line);
-	if (kind == SCAN_KEY_BAD) {
-		mark_tried(ld, *cur, start);
-		return LINE_BAD;
-	}
-	*comma = kind == SCAN_KEY_OK_COMMA;
-	return *cur;
+	/* inih splits key and value at the first "=" or ":" when one comes
+	 * before any comment, and then only will it call the handler. */
+	sep = strpbrk(start, "=:");
+	ld->key_line = true;
+	ld->handled = false;
+	ld->indented = indented;
+	ld->sep = sep != NULL ? *sep : '\0';
+	first_word(start, ld->word);
+	return true;
 }
 
 /*
- * Scans text the way inih will read it. Fills ld->line_sec and rewrites
- * lines inih must not see (too long, or holding a NUL) as empty lines into
- * out, so that inih's line numbers stay ours. out has room for len + 1.
+ * inih's reader: one line of the text per call, so that inih's line
+ * numbers are ours. Here, not in the handler, are the checks that need the
+ * raw line: inih cannot read a NUL byte (it takes C strings) and would cut
+ * a line longer than its buffer in two, so such a line is reported and
+ * inih gets an empty line in its place, keeping the numbers right; the
+ * handler hears only of key lines, never of a section header; and a list
+ * continued on the next line must be refused before inih takes "[::]:8883"
+ * for a header.
  */
-static bool
-prescan(struct cfg_loader *ld, const char *text, size_t len, char *out)
+static char *
+next_line(char *buf, int size, void *user)
 {
-	char buf[CFG_INI_MAX_LINE];
-	const char *p = text, *endp = text + len;
-	size_t lines = 1, i;
-	unsigned line = 0;
-	int cur = LINE_NO_SECTION;
-	bool comma = false; /* the last key line's value ended with "," */
-	char *o = out;
+	struct cfg_loader *ld = user;
+	const char *p = ld->next, *eol;
+	char copy[CFG_INI_MAX_LINE], *start;
+	size_t n;
 
-	for (i = 0; i < len; i++) {
-		lines += text[i] == '\n';
+	finish_line(ld);
+	if (p >= ld->end) {
+		return NULL;
 	}
-	ld->line_sec = calloc(lines + 1, sizeof(*ld->line_sec));
-	if (ld->line_sec == NULL) {
-		ld->lost++;
-		return false;
+	eol = memchr(p, '\n', (size_t)(ld->end - p));
+	n = eol != NULL ? (size_t)(eol - p) : (size_t)(ld->end - p);
+	ld->next = eol != NULL ? eol + 1 : ld->end;
+	ld->line++;
+	buf[0] = '\0';
+	if (memchr(p, '\0', n) != NULL) {
+		cfg_report(ld, true, ld->line, "syntax error: NUL byte; is "
+		    "this a text file?");
+		return buf;
 	}
-	ld->line_count = lines;
-	while (p < endp) {
-		const char *eol = memchr(p, '\n', (size_t)(endp - p));
-		size_t n = eol ? (size_t)(eol - p) : (size_t)(endp - p);
-		bool unreadable = true; /* by inih: becomes an empty line */
-		char *start;
-		int sec = cur;
-
-		line++;
-		if (memchr(p, '\0', n) != NULL) {
-			cfg_report(ld, true, line, "syntax error: NUL byte; is "
-			    "this a text file?");
-			sec = LINE_BAD;
-		} else if (n > CFG_MAX_LINE_CHARS) {
-			cfg_report(ld, true, line, "syntax error: line is longer "
-			    "than %d characters", CFG_MAX_LINE_CHARS);
-			sec = LINE_BAD;
-		} else {
-			unreadable = false;
-			memcpy(buf, p, n);
-			buf[n] = '\0';
-			start = buf;
-			if (line == 1 && n >= 3 && memcmp(buf, "\xEF\xBB\xBF",
-			    3) == 0) {
-				start += 3;
-			}
-			start = trim(start);
-			sec = scan_line(ld, start, is_space(buf[0]), line,
-			    &cur, &comma);
-		}
-		ld->line_sec[line] = sec;
-		if (!unreadable) {
-			memcpy(o, p, n);
-			o += n;
-		}
-		if (eol != NULL) {
-			*o++ = '\n';
-		}
-		p = eol ? eol + 1 : endp;
+	if (n > CFG_MAX_LINE_CHARS || n >= (size_t)size) {
+		cfg_report(ld, true, ld->line, "syntax error: line is longer "
+		    "than %d characters", CFG_MAX_LINE_CHARS);
+		return buf;
 	}
-	*o = '\0';
-	return true;
+	memcpy(copy, p, n);
+	copy[n] = '\0';
+	start = copy;
+	if (ld->line == 1 && n >= 3 && memcmp(copy, "\xEF\xBB\xBF", 3) == 0) {
+		start += 3; /* inih skips the BOM too (ini_allow_bom) */
+	}
+	if (look_at_line(ld, trim(start), is_space(copy[0]))) {
+		memcpy(buf, p, n);
+		buf[n] = '\0';
+	}
+	return buf;
 }
 
 /* ------------------------------------------------------------ handler */
@@ -523,6 +500,30 @@ key_outside(struct cfg_loader *ld, const char *name, unsigned line)
 	}
 }
 
+/* The syntax inih accepts and certbridge does not; false when reported. */
+static bool
+key_syntax_ok(struct cfg_loader *ld, const char *name)
+{
+	if (ld->sep == ':') {
+		/* inih takes "key: value"; a missing "=" in
+		 * "listen 0.0.0.0:8883" must not become a key. */
+		if (strpbrk(name, " \t") != NULL) {
+			not_key_value(ld);
+			return false;
+		}
+		cfg_report(ld, true, ld->line, "syntax error: expected key = "
+		    "value; \":\" does not separate a key from its value");
+		mark_tried(ld, ld->cur, ld->word);
+		return false;
+	}
+	if (*name == '\0') {
+		cfg_report(ld, true, ld->line, "syntax error: missing the key "
+		    "name before \"=\"");
+		return false;
+	}
+	return true;
+}
+
 static int
 on_key(void *user, const char *section, const char *name,
     const char *value, int lineno)
@@ -532,16 +533,20 @@ on_key(void *user, const char *section, const char *name,
 	struct cfg_ca *ca = NULL;
 	enum cfg_sec sec;
 	char secname[8 + CA_NAME_MAX];
-	unsigned line;
-	int s, k;
+	unsigned line = ld->line;
+	int s = ld->cur, k;
 
 	(void)section; /* ours is exact; inih's is cut at 49 characters */
-	if (lineno <= 0 || (size_t)lineno > ld->line_count || value == NULL) {
+	(void)lineno;  /* counts the reader's lines: ld->line */
+	if (!ld->key_line || value == NULL) {
 		return 1;
 	}
-	line = (unsigned)lineno;
-	s = ld->line_sec[line];
-	if (s == LINE_BAD || s == LINE_SKIP) {
+	ld->handled = true;
+	if (!key_syntax_ok(ld, name)) {
+		return 1;
+	}
+	ld->comma = *value != '\0' && value[strlen(value) - 1] == ',';
+	if (s == LINE_SKIP) {
 		return 1;
 	}
 	if (s == LINE_NO_SECTION) {
@@ -575,54 +580,9 @@ on_key(void *user, const char *section, const char *name,
 
 /* ------------------------------------------------------------ load/free */
 
-static bool
-set_defaults(struct cfg *cfg)
-{
-	cfg->gateway.admin_listen = strdup("127.0.0.1:9883");
-	cfg->gateway.log_level = CFG_LOG_INFO;
-	cfg->gateway.log_format = CFG_LOG_TEXT;
-	cfg->gateway.max_connections = 10000;
-	cfg->gateway.shutdown_grace_ms = 10 * 1000;
-	cfg->gateway.state_file.path =
-	    strdup("/var/lib/certbridge/devices.state");
-	cfg->gateway.rejudge = true;
-
-	cfg->downstream.listen.addrs = calloc(1,
-	    sizeof(*cfg->downstream.listen.addrs));
-	if (cfg->downstream.listen.addrs != NULL) {
-		(void)snprintf(cfg->downstream.listen.addrs[0].host,
-		    sizeof(cfg->downstream.listen.addrs[0].host), "0.0.0.0");
-		(void)snprintf(cfg->downstream.listen.addrs[0].port,
-		    sizeof(cfg->downstream.listen.addrs[0].port), "8883");
-		cfg->downstream.listen.count = 1;
-	}
-	cfg->downstream.client_auth = CFG_AUTH_REQUIRED;
-	cfg->downstream.tls_min = 12;
-	cfg->downstream.tls_max = 13;
-	cfg->downstream.clock_skew_ms = 5 * 60 * 1000;
-	cfg->downstream.handshake_timeout_ms = 10 * 1000;
-	cfg->downstream.session_tickets = true;
-	cfg->downstream.max_handshakes = 1000;
-	cfg->downstream.max_handshakes_per_ip = 64;
-
-	cfg->upstream.tls_min = 12;
-	cfg->upstream.tls_max = 13;
-	cfg->upstream.connect_timeout_ms = 10 * 1000;
-	cfg->upstream.connect_rate = 50;
-
-	cfg->mqtt.identity = CFG_IDENTITY_CN;
-	cfg->mqtt.clientid = CFG_CLIENTID_CHECK;
-	cfg->mqtt.username = CFG_USERNAME_KEEP;
-	cfg->mqtt.max_packet_size = 1024 * 1024;
-	cfg->mqtt.max_connect_size = 64 * 1024;
-
-	return cfg->gateway.admin_listen != NULL &&
-	    cfg->gateway.state_file.path != NULL &&
-	    cfg->downstream.listen.addrs != NULL;
-}
-
 /* inih's knobs are process globals in Debian's build: set all that matter
- * before every parse, so nobody else's setting leaks in. */
+ * before every parse, so nobody else's setting leaks in. The one pass needs
+ * every line: inih must not stop at the first error. */
 static void
 ini_setup(void)
 {
@@ -638,55 +598,44 @@ ini_setup(void)
 static void
 parse_text(struct cfg_loader *ld, const char *text, size_t len)
 {
-	char *clean;
-	int rc;
-
-	clean = malloc(len + 1);
-	if (clean == NULL) {
+	ld->next = text;
+	ld->end = text + len;
+	ld->cur = LINE_NO_SECTION;
+	ini_setup();
+	/* inih's own result is the line of the first syntax error, reported
+	 * already with every other one. */
+	if (ini_parse_stream(next_line, ld, on_key, ld) < 0) {
 		ld->lost++;
-		return;
 	}
-	if (prescan(ld, text, len, clean)) {
-		ini_setup();
-		rc = ini_parse_string(clean, on_key, ld);
-		if (rc > 0 && (size_t)rc <= ld->line_count &&
-		    ld->line_sec[rc] != LINE_BAD) {
-			/* The pre-scan should have seen every error inih
-			 * sees; never let one pass silently. */
-			cfg_report(ld, true, (unsigned)rc, "syntax error: "
-			    "expected key = value or [section]");
-		} else if (rc < 0) {
-			ld->lost++;
-		}
-		cfg_check_all(ld);
-	}
-	free(clean);
+	finish_line(ld);
+	cfg_check_all(ld);
 }
 
 struct cfg *
 cfg_load(const char *path, struct cfg_diag *diag)
 {
 	struct cfg_loader ld;
-	size_t errors = diag->errors, len = 0;
+	size_t errors = diag->errors, len = 0, i;
 	char *text;
 
 	memset(&ld, 0, sizeof(ld));
 	ld.path = path;
 	ld.cfg = calloc(1, sizeof(*ld.cfg));
+	ld.dir = folder_of(path);
 	if (ld.cfg == NULL || (ld.cfg->path = strdup(path)) == NULL ||
-	    !set_defaults(ld.cfg)) {
+	    (strchr(path, '/') != NULL && ld.dir == NULL)) {
 		ld.lost++;
 	} else {
-		ld.dir = folder_of(path);
-		if (strchr(path, '/') != NULL && ld.dir == NULL) {
-			ld.lost++;
-		} else if ((text = read_file(&ld, &len)) != NULL) {
+		for (i = 0; i < CFG_FIXED_SECS; i++) {
+			cfg_key_defaults(&ld, (enum cfg_sec)i, ld.cfg,
+			    cfg_sec_name((enum cfg_sec)i));
+		}
+		if ((text = read_file(&ld, &len)) != NULL) {
 			parse_text(&ld, text, len);
 			free(text);
 		}
 	}
 	cfg_flush(&ld, diag);
-	free(ld.line_sec);
 	free(ld.ca_state);
 	free(ld.dir);
 	if (diag->errors > errors) {
@@ -694,14 +643,6 @@ cfg_load(const char *path, struct cfg_diag *diag)
 		return NULL;
 	}
 	return ld.cfg;
-}
-
-void
-cfg_ca_clear(struct cfg_ca *ca)
-{
-	CB_FREE(ca->name);
-	CB_FREE(ca->file.path);
-	CB_FREE(ca->crl.path);
 }
 
 void
@@ -713,24 +654,14 @@ cfg_free(struct cfg *cfg)
 		return;
 	}
 	free(cfg->path);
-	free(cfg->gateway.admin_listen);
-	free(cfg->gateway.user);
-	free(cfg->gateway.state_file.path);
-	free(cfg->downstream.listen.addrs);
-	free(cfg->downstream.cert.path);
-	free(cfg->downstream.key.path);
-	free(cfg->downstream.ciphers);
-	free(cfg->downstream.plain_listen.addrs);
+	for (i = 0; i < CFG_FIXED_SECS; i++) {
+		cfg_key_free((enum cfg_sec)i, cfg);
+	}
 	for (i = 0; i < cfg->ca_count; i++) {
-		cfg_ca_clear(&cfg->cas[i]);
+		free(cfg->cas[i].name);
+		cfg_key_free(CFG_SEC_CA, &cfg->cas[i]);
 	}
 	free(cfg->cas);
-	free(cfg->upstream.sni);
-	free(cfg->upstream.ca.path);
-	free(cfg->upstream.cert.path);
-	free(cfg->upstream.key.path);
-	free(cfg->upstream.device_certs.path);
-	free(cfg->upstream.alpn);
 	free(cfg);
 }
 

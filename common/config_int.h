@@ -1,15 +1,18 @@
 /*
  * config_int.h - internals shared by the configuration loader's files:
  *
- *   config.c        cfg_load/cfg_free: reading the file, the pre-scan of
- *                   section headers and syntax, the inih handler
+ *   config.c        cfg_load/cfg_free: reading the file, the one inih pass
+ *                   (its line reader sees section headers, its handler
+ *                   the keys)
  *   config_diag.c   struct cfg_diag and the queue sorted into file order
- *   config_keys.c   the key table, unknown-key hints, storing each value
+ *   config_keys.c   the key table (each key's type, default and field),
+ *                   unknown-key hints, defaults, storing and freeing values
  *   config_values.c checking a value by its type (files, lists, words)
  *   config_check.c  what needs the whole file: required keys, cross-field
  *                   rules, derived defaults
  *
- * Nothing outside common/config*.c includes this header.
+ * Nothing outside common/config*.c includes this header, but for
+ * tests/unit/test_config_table.c, which checks the key table itself.
  */
 #ifndef CB_CONFIG_INT_H
 #define CB_CONFIG_INT_H
@@ -110,6 +113,27 @@ enum cfg_key_type {
  * unfilled) must not turn it off unnoticed. Omitting the key is "off". */
 #define KF_NO_EMPTY 0x8u
 
+/* How a value is kept in its field. */
+enum cfg_store {
+	CS_STR = 0,  /* char *, owned */
+	CS_FILE,     /* struct cfg_file: path owned, and the key's line */
+	CS_LIST,     /* struct cfg_listen: addrs owned, and the key's line */
+	CS_HOSTPORT, /* struct parse_hostport */
+	CS_INT,      /* int, or an enum (the index of the word) */
+	CS_U32,      /* uint32_t */
+	CS_I64,      /* int64_t: milliseconds, epoch seconds */
+	CS_BOOL,
+	CS_TLS,      /* int lowest version at off, highest at off_max */
+};
+
+/*
+ * One key: the only place that says what a key is, what it defaults to and
+ * where its value goes. The default is a string, applied at load through
+ * the parser a written value takes, so what the table says is what the
+ * daemon uses. off is into struct cfg, or into struct cfg_ca for the
+ * [ca.NAME] keys. The optional offsets are 0 when unused: offset 0 holds
+ * cfg.path and cfg_ca.name, never a line, a flag or a version.
+ */
 struct cfg_key_def {
 	enum cfg_sec sec;
 	const char *name;
@@ -118,6 +142,13 @@ struct cfg_key_def {
 	uint64_t min, max;        /* KT_UINT, KT_SIZE */
 	const char *const *words; /* KT_ENUM */
 	const char *dflt;         /* the default as written in the file */
+	enum cfg_store store;
+	size_t off, size;         /* the field, and its size (checked) */
+	size_t off_line;          /* an unsigned set to the key's line */
+	size_t off_has;           /* a bool: the key was written (not empty) */
+	size_t off_max;           /* CS_TLS: the highest version's int */
+	const char *empty_hint;   /* KF_NO_EMPTY: what an empty value would
+	                             have turned off, and how to do it */
 };
 
 extern const struct cfg_key_def cfg_keys[CFG_KEY_COUNT];
@@ -146,8 +177,18 @@ struct cfg_loader {
 	size_t pend_count, pend_cap;
 	size_t lost;        /* diagnostics dropped for lack of memory */
 
-	int *line_sec;      /* per line: logical section, or LINE_* */
-	size_t line_count;
+	/* The one pass (config.c): inih reads the text a line at a time
+	 * through a reader of ours, and calls the handler for a key line
+	 * before it asks for the next line. */
+	const char *next, *end; /* the text not yet read */
+	unsigned line;      /* the line inih is reading (inih's lineno) */
+	int cur;            /* logical section of this line, or LINE_* */
+	bool comma;         /* the last key line's value ended with "," */
+	bool key_line;      /* this line must be key = value ... */
+	bool handled;       /* ... and inih handed it to the handler */
+	bool indented;      /* this line starts with a blank */
+	char sep;           /* its first "=" or ":", 0 = none */
+	char word[64];      /* its first word, a key maybe */
 };
 
 /* Queues "FILE:LINE: <text>" (or "FILE: <text>" for line 0). Queued lines
@@ -194,6 +235,16 @@ void cfg_key_apply(struct cfg_loader *ld, enum cfg_key_id id,
     struct cfg_ca *ca, const char *secname, const char *value,
     unsigned line);
 
+/* Applies the default of every key of sec that has one, through the same
+ * parser as a written value, into base: ld->cfg, or the new CA entry for
+ * CFG_SEC_CA (secname "ca.NAME"). A default that does not parse is reported
+ * like a written one (at line 0), so a broken table fails every load. */
+void cfg_key_defaults(struct cfg_loader *ld, enum cfg_sec sec, void *base,
+    const char *secname);
+
+/* Frees (and clears) what the keys of sec own in base. */
+void cfg_key_free(enum cfg_sec sec, void *base);
+
 /* Optimal string alignment distance, case-insensitive; large strings
  * return a large number. */
 size_t cfg_edit_distance(const char *a, const char *b);
@@ -204,8 +255,5 @@ const char *cfg_sec_name(enum cfg_sec sec);
 /* After the file is read: required keys, cross-field rules, defaults that
  * depend on other keys. */
 void cfg_check_all(struct cfg_loader *ld);
-
-/* Frees the members of one CA entry (not the entry itself). */
-void cfg_ca_clear(struct cfg_ca *ca);
 
 #endif

@@ -1,14 +1,17 @@
 /*
- * config_keys.c - the key table of the INI file, the hints for unknown keys
- * and storing each checked value into struct cfg.
+ * config_keys.c - the key table of the INI file, the hints for unknown keys,
+ * the defaults, and storing each checked value into struct cfg.
  *
- * One row per key: section, name, type, flags, bounds, allowed words and the
- * default as an operator would write it. A value is parsed by its type (one
- * strict parser per type, in parse.c), reported in the operator's terms when
- * it is wrong ("bad duration "10x": unknown unit ...", config_values.c), and
- * stored by the switch in store(), the one place that knows the fields of
- * struct cfg.
+ * One row per key: section, name, type, flags, bounds, allowed words, the
+ * default as an operator would write it, and the field the value goes to.
+ * The row is the only place that knows a key: its default is applied at load
+ * by the parser a written value takes (cfg_key_defaults), and store() puts a
+ * value into its field by the row's offset and kind. A value is parsed by its
+ * type (one strict parser per type, in parse.c) and reported in the
+ * operator's terms when it is wrong ("bad duration "10x": unknown unit ...",
+ * config_values.c).
  */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,81 +38,134 @@ static const char *const w_username[] = { "keep", "identity", "drop", NULL };
 #define CA CFG_SEC_CA
 #define MQTT_MAX_PACKET 268435460ULL /* 4-byte remaining length + header */
 
+/* Where a key's value goes: how it is kept, the field, and the field's size
+ * (store() checks it against the kind). CFG_ for struct cfg, CA_ for
+ * struct cfg_ca. Designated, so the optional fields after them need no
+ * zeros (clang's -Wmissing-field-initializers). */
+#define CFG_AT(kind, m) .store = (kind), .off = offsetof(struct cfg, m), \
+	.size = sizeof(((struct cfg *)NULL)->m)
+#define CA_AT(kind, m) .store = (kind), .off = offsetof(struct cfg_ca, m), \
+	.size = sizeof(((struct cfg_ca *)NULL)->m)
+#define CFG_OFF(m) offsetof(struct cfg, m)
+#define CA_OFF(m) offsetof(struct cfg_ca, m)
+
 const struct cfg_key_def cfg_keys[CFG_KEY_COUNT] = {
 	[K_GW_ADMIN_LISTEN] = { GW, "admin_listen", KT_HOSTPORT, KF_EMPTY_OFF,
-		0, 0, NULL, "127.0.0.1:9883" },
+		0, 0, NULL, "127.0.0.1:9883",
+		CFG_AT(CS_STR, gateway.admin_listen) },
 	[K_GW_LOG_LEVEL] = { GW, "log_level", KT_ENUM, 0, 0, 0, w_log_level,
-		"info" },
+		"info", CFG_AT(CS_INT, gateway.log_level) },
 	[K_GW_LOG_FORMAT] = { GW, "log_format", KT_ENUM, 0, 0, 0,
-		w_log_format, "text" },
+		w_log_format, "text", CFG_AT(CS_INT, gateway.log_format) },
 	[K_GW_MAX_CONNECTIONS] = { GW, "max_connections", KT_UINT, 0, 1,
-		1000000, NULL, "10000" },
+		1000000, NULL, "10000",
+		CFG_AT(CS_U32, gateway.max_connections) },
 	[K_GW_SHUTDOWN_GRACE] = { GW, "shutdown_grace", KT_DURATION, 0, 0, 0,
-		NULL, "10s" },
-	[K_GW_USER] = { GW, "user", KT_USER, KF_EMPTY_OFF, 0, 0, NULL, NULL },
+		NULL, "10s", CFG_AT(CS_I64, gateway.shutdown_grace_ms) },
+	[K_GW_USER] = { GW, "user", KT_USER, KF_EMPTY_OFF, 0, 0, NULL, NULL,
+		CFG_AT(CS_STR, gateway.user),
+		.off_line = CFG_OFF(gateway.user_line) },
 	[K_GW_STATE_FILE] = { GW, "state_file", KT_PATH, KF_EMPTY_OFF, 0, 0,
-		NULL, "/var/lib/certbridge/devices.state" },
-	[K_GW_REJUDGE] = { GW, "rejudge", KT_BOOL, 0, 0, 0, NULL, "yes" },
+		NULL, "/var/lib/certbridge/devices.state",
+		CFG_AT(CS_FILE, gateway.state_file) },
+	[K_GW_REJUDGE] = { GW, "rejudge", KT_BOOL, 0, 0, 0, NULL, "yes",
+		CFG_AT(CS_BOOL, gateway.rejudge) },
 
 	[K_DS_LISTEN] = { DS, "listen", KT_HOSTPORT_LIST, 0, 0, 0, NULL,
-		"0.0.0.0:8883" },
-	[K_DS_CERT] = { DS, "cert", KT_FILE, KF_REQUIRED, 0, 0, NULL, NULL },
-	[K_DS_KEY] = { DS, "key", KT_FILE, KF_REQUIRED, 0, 0, NULL, NULL },
+		"0.0.0.0:8883", CFG_AT(CS_LIST, downstream.listen) },
+	[K_DS_CERT] = { DS, "cert", KT_FILE, KF_REQUIRED, 0, 0, NULL, NULL,
+		CFG_AT(CS_FILE, downstream.cert) },
+	[K_DS_KEY] = { DS, "key", KT_FILE, KF_REQUIRED, 0, 0, NULL, NULL,
+		CFG_AT(CS_FILE, downstream.key) },
 	[K_DS_CLIENT_AUTH] = { DS, "client_auth", KT_ENUM, 0, 0, 0,
-		w_client_auth, "required" },
+		w_client_auth, "required",
+		CFG_AT(CS_INT, downstream.client_auth) },
 	[K_DS_TLS_VERSIONS] = { DS, "tls_versions", KT_TLS_VERSIONS, 0, 0, 0,
-		NULL, "1.2-1.3" },
+		NULL, "1.2-1.3", CFG_AT(CS_TLS, downstream.tls_min),
+		.off_max = CFG_OFF(downstream.tls_max),
+		.off_line = CFG_OFF(downstream.tls_versions_line) },
 	[K_DS_CIPHERS] = { DS, "ciphers", KT_TEXT, KF_EMPTY_OFF, 0, 0, NULL,
-		NULL },
+		NULL, CFG_AT(CS_STR, downstream.ciphers),
+		.off_line = CFG_OFF(downstream.ciphers_line) },
 	[K_DS_CLOCK_SKEW] = { DS, "clock_skew", KT_DURATION, 0, 0, 0, NULL,
-		"5m" },
+		"5m", CFG_AT(CS_I64, downstream.clock_skew_ms) },
 	[K_DS_HANDSHAKE_TIMEOUT] = { DS, "handshake_timeout", KT_DURATION,
-		KF_NONZERO, 0, 0, NULL, "10s" },
+		KF_NONZERO, 0, 0, NULL, "10s",
+		CFG_AT(CS_I64, downstream.handshake_timeout_ms) },
 	[K_DS_SESSION_TICKETS] = { DS, "session_tickets", KT_BOOL, 0, 0, 0,
-		NULL, "yes" },
+		NULL, "yes", CFG_AT(CS_BOOL, downstream.session_tickets) },
 	[K_DS_PLAIN_LISTEN] = { DS, "plain_listen", KT_HOSTPORT_LIST,
-		KF_EMPTY_OFF, 0, 0, NULL, NULL },
+		KF_EMPTY_OFF, 0, 0, NULL, NULL,
+		CFG_AT(CS_LIST, downstream.plain_listen) },
 	[K_DS_MAX_HANDSHAKES] = { DS, "max_handshakes", KT_UINT, 0, 1, 1000000,
-		NULL, "1000" },
+		NULL, "1000", CFG_AT(CS_U32, downstream.max_handshakes) },
 	[K_DS_MAX_HANDSHAKES_PER_IP] = { DS, "max_handshakes_per_ip", KT_UINT,
-		0, 1, 1000000, NULL, "64" },
+		0, 1, 1000000, NULL, "64",
+		CFG_AT(CS_U32, downstream.max_handshakes_per_ip) },
 
-	[K_CA_FILE] = { CA, "file", KT_FILE, KF_REQUIRED, 0, 0, NULL, NULL },
+	[K_CA_FILE] = { CA, "file", KT_FILE, KF_REQUIRED, 0, 0, NULL, NULL,
+		CA_AT(CS_FILE, file) },
 	[K_CA_RETIRE_AFTER] = { CA, "retire_after", KT_DATE, KF_NO_EMPTY, 0,
-		0, NULL, NULL },
-	[K_CA_CRL] = { CA, "crl", KT_FILE, KF_NO_EMPTY, 0, 0, NULL, NULL },
+		0, NULL, NULL, CA_AT(CS_I64, retire_after),
+		.off_has = CA_OFF(has_retire_after),
+		.empty_hint = "write the date after which this CA admits no "
+		    "device, or remove the line to keep the CA without one" },
+	[K_CA_CRL] = { CA, "crl", KT_FILE, KF_NO_EMPTY, 0, 0, NULL, NULL,
+		CA_AT(CS_FILE, crl),
+		.empty_hint = "write the CRL file of this CA, or remove the "
+		    "line to check no CRL for it (revocation checking off)" },
 	[K_CA_CLOCK_SKEW] = { CA, "clock_skew", KT_DURATION, KF_EMPTY_OFF, 0,
-		0, NULL, NULL },
+		0, NULL, NULL, CA_AT(CS_I64, clock_skew_ms),
+		.off_has = CA_OFF(has_clock_skew) },
 	[K_CA_EXPIRED_GRACE] = { CA, "expired_grace", KT_DURATION, 0, 0, 0,
-		NULL, "0" },
+		NULL, "0", CA_AT(CS_I64, expired_grace_ms) },
 
 	[K_UP_ADDRESS] = { UP, "address", KT_HOSTPORT, KF_REQUIRED, 0, 0,
-		NULL, NULL },
-	[K_UP_SNI] = { UP, "sni", KT_HOSTNAME, KF_EMPTY_OFF, 0, 0, NULL, NULL },
-	[K_UP_CA] = { UP, "ca", KT_FILE, KF_REQUIRED, 0, 0, NULL, NULL },
-	[K_UP_CERT] = { UP, "cert", KT_FILE, KF_EMPTY_OFF, 0, 0, NULL, NULL },
-	[K_UP_KEY] = { UP, "key", KT_FILE, KF_EMPTY_OFF, 0, 0, NULL, NULL },
+		NULL, NULL, CFG_AT(CS_HOSTPORT, upstream.address),
+		.off_line = CFG_OFF(upstream.address_line) },
+	/* No default here: it is the host of address (config_check.c). */
+	[K_UP_SNI] = { UP, "sni", KT_HOSTNAME, KF_EMPTY_OFF, 0, 0, NULL, NULL,
+		CFG_AT(CS_STR, upstream.sni) },
+	[K_UP_CA] = { UP, "ca", KT_FILE, KF_REQUIRED, 0, 0, NULL, NULL,
+		CFG_AT(CS_FILE, upstream.ca) },
+	[K_UP_CERT] = { UP, "cert", KT_FILE, KF_EMPTY_OFF, 0, 0, NULL, NULL,
+		CFG_AT(CS_FILE, upstream.cert) },
+	[K_UP_KEY] = { UP, "key", KT_FILE, KF_EMPTY_OFF, 0, 0, NULL, NULL,
+		CFG_AT(CS_FILE, upstream.key) },
 	[K_UP_DEVICE_CERTS] = { UP, "device_certs", KT_DIR, KF_EMPTY_OFF, 0,
-		0, NULL, NULL },
-	[K_UP_ALPN] = { UP, "alpn", KT_ALPN, KF_EMPTY_OFF, 0, 0, NULL, NULL },
+		0, NULL, NULL, CFG_AT(CS_FILE, upstream.device_certs) },
+	[K_UP_ALPN] = { UP, "alpn", KT_ALPN, KF_EMPTY_OFF, 0, 0, NULL, NULL,
+		CFG_AT(CS_STR, upstream.alpn) },
 	[K_UP_TLS_VERSIONS] = { UP, "tls_versions", KT_TLS_VERSIONS, 0, 0, 0,
-		NULL, "1.2-1.3" },
+		NULL, "1.2-1.3", CFG_AT(CS_TLS, upstream.tls_min),
+		.off_max = CFG_OFF(upstream.tls_max),
+		.off_line = CFG_OFF(upstream.tls_versions_line) },
 	[K_UP_CONNECT_TIMEOUT] = { UP, "connect_timeout", KT_DURATION,
-		KF_NONZERO, 0, 0, NULL, "10s" },
+		KF_NONZERO, 0, 0, NULL, "10s",
+		CFG_AT(CS_I64, upstream.connect_timeout_ms) },
 	[K_UP_CONNECT_RATE] = { UP, "connect_rate", KT_UINT, 0, 1, 100000,
-		NULL, "50" },
+		NULL, "50", CFG_AT(CS_U32, upstream.connect_rate) },
 
 	[K_MQTT_IDENTITY] = { MQ, "identity", KT_ENUM, 0, 0, 0, w_identity,
-		"cn" },
+		"cn", CFG_AT(CS_INT, mqtt.identity) },
 	[K_MQTT_CLIENTID] = { MQ, "clientid", KT_ENUM, 0, 0, 0, w_clientid,
-		"check" },
+		"check", CFG_AT(CS_INT, mqtt.clientid) },
 	[K_MQTT_USERNAME] = { MQ, "username", KT_ENUM, 0, 0, 0, w_username,
-		"keep" },
+		"keep", CFG_AT(CS_INT, mqtt.username) },
 	[K_MQTT_MAX_PACKET_SIZE] = { MQ, "max_packet_size", KT_SIZE, 0, 16,
-		MQTT_MAX_PACKET, NULL, "1M" },
+		MQTT_MAX_PACKET, NULL, "1M",
+		CFG_AT(CS_U32, mqtt.max_packet_size) },
 	[K_MQTT_MAX_CONNECT_SIZE] = { MQ, "max_connect_size", KT_SIZE, 0, 16,
-		MQTT_MAX_PACKET, NULL, "64K" },
+		MQTT_MAX_PACKET, NULL, "64K",
+		CFG_AT(CS_U32, mqtt.max_connect_size) },
 };
+
+/* The optional offsets use 0 for "none": these fields hold offset 0. */
+_Static_assert(offsetof(struct cfg, path) == 0, "cfg.path at offset 0");
+_Static_assert(offsetof(struct cfg_ca, name) == 0, "cfg_ca.name at 0");
+/* Enum fields are stored as int (CS_INT). */
+_Static_assert(sizeof(enum cfg_log_level) == sizeof(int) &&
+    sizeof(enum cfg_identity) == sizeof(int), "enums are int-sized");
 
 const char *
 cfg_sec_name(enum cfg_sec sec)
@@ -233,187 +289,148 @@ cfg_key_unknown(struct cfg_loader *ld, enum cfg_sec sec,
 
 /* ------------------------------------------------------------ store */
 
-static void
-set_str(char **field, struct cfg_value *v)
+static void *
+field(void *base, size_t off)
 {
-	free(*field);
-	*field = v->str;
+	return (char *)base + off;
+}
+
+static size_t
+store_size(enum cfg_store kind)
+{
+	switch (kind) {
+	case CS_STR:
+		return sizeof(char *);
+	case CS_FILE:
+		return sizeof(struct cfg_file);
+	case CS_LIST:
+		return sizeof(struct cfg_listen);
+	case CS_HOSTPORT:
+		return sizeof(struct parse_hostport);
+	case CS_INT:
+	case CS_TLS:
+		return sizeof(int);
+	case CS_U32:
+		return sizeof(uint32_t);
+	case CS_I64:
+		return sizeof(int64_t);
+	case CS_BOOL:
+		break;
+	}
+	return sizeof(bool);
+}
+
+static void
+set_str(char **dst, struct cfg_value *v)
+{
+	free(*dst);
+	*dst = v->str;
 	v->str = NULL;
 }
 
+/*
+ * Puts v into def's field of base (struct cfg, or struct cfg_ca for CA
+ * keys); v's owned members move. line 0 means the key was not written: a
+ * default, or an empty value that means "off" (v then all zero).
+ */
 static void
-set_file(struct cfg_file *f, struct cfg_value *v, unsigned line)
+store(void *base, const struct cfg_key_def *def, struct cfg_value *v,
+    unsigned line)
 {
-	set_str(&f->path, v);
-	f->line = line;
-}
+	void *at = field(base, def->off);
 
-static void
-set_list(struct cfg_listen *l, struct cfg_value *v, unsigned line)
-{
-	free(l->addrs);
-	l->addrs = v->list;
-	l->count = v->count;
-	l->line = line;
-	v->list = NULL;
-}
+	CB_ASSERT(def->size == store_size(def->store));
+	switch (def->store) {
+	case CS_STR:
+		set_str(at, v);
+		break;
+	case CS_FILE: {
+		struct cfg_file *f = at;
 
-/* The one place that knows which field each key fills. v's owned members
- * move into the configuration. */
-static void
-store(struct cfg *cfg, enum cfg_key_id id, struct cfg_ca *ca,
-    struct cfg_value *v, unsigned line)
-{
-	switch (id) {
-	case K_GW_ADMIN_LISTEN:
-		set_str(&cfg->gateway.admin_listen, v);
+		set_str(&f->path, v);
+		f->line = line;
 		break;
-	case K_GW_LOG_LEVEL:
-		cfg->gateway.log_level = (enum cfg_log_level)v->e;
+	}
+	case CS_LIST: {
+		struct cfg_listen *l = at;
+
+		free(l->addrs);
+		l->addrs = v->list;
+		l->count = v->count;
+		l->line = line;
+		v->list = NULL;
 		break;
-	case K_GW_LOG_FORMAT:
-		cfg->gateway.log_format = (enum cfg_log_format)v->e;
+	}
+	case CS_HOSTPORT:
+		*(struct parse_hostport *)at = v->hp;
 		break;
-	case K_GW_MAX_CONNECTIONS:
-		cfg->gateway.max_connections = (uint32_t)v->u;
+	case CS_INT:
+		*(int *)at = v->e;
 		break;
-	case K_GW_SHUTDOWN_GRACE:
-		cfg->gateway.shutdown_grace_ms = v->i;
+	case CS_U32:
+		*(uint32_t *)at = (uint32_t)v->u;
 		break;
-	case K_GW_USER:
-		set_str(&cfg->gateway.user, v);
-		cfg->gateway.user_line = line;
+	case CS_I64:
+		*(int64_t *)at = v->i;
 		break;
-	case K_GW_STATE_FILE:
-		set_file(&cfg->gateway.state_file, v, line);
+	case CS_BOOL:
+		*(bool *)at = v->b;
 		break;
-	case K_GW_REJUDGE:
-		cfg->gateway.rejudge = v->b;
+	case CS_TLS:
+		*(int *)at = v->lo;
+		*(int *)field(base, def->off_max) = v->hi;
 		break;
-	case K_DS_LISTEN:
-		set_list(&cfg->downstream.listen, v, line);
-		break;
-	case K_DS_CERT:
-		set_file(&cfg->downstream.cert, v, line);
-		break;
-	case K_DS_KEY:
-		set_file(&cfg->downstream.key, v, line);
-		break;
-	case K_DS_CLIENT_AUTH:
-		cfg->downstream.client_auth = (enum cfg_client_auth)v->e;
-		break;
-	case K_DS_TLS_VERSIONS:
-		cfg->downstream.tls_min = v->lo;
-		cfg->downstream.tls_max = v->hi;
-		cfg->downstream.tls_versions_line = line;
-		break;
-	case K_DS_CIPHERS:
-		set_str(&cfg->downstream.ciphers, v);
-		cfg->downstream.ciphers_line = line;
-		break;
-	case K_DS_CLOCK_SKEW:
-		cfg->downstream.clock_skew_ms = v->i;
-		break;
-	case K_DS_HANDSHAKE_TIMEOUT:
-		cfg->downstream.handshake_timeout_ms = v->i;
-		break;
-	case K_DS_SESSION_TICKETS:
-		cfg->downstream.session_tickets = v->b;
-		break;
-	case K_DS_MAX_HANDSHAKES:
-		cfg->downstream.max_handshakes = (uint32_t)v->u;
-		break;
-	case K_DS_MAX_HANDSHAKES_PER_IP:
-		cfg->downstream.max_handshakes_per_ip = (uint32_t)v->u;
-		break;
-	case K_DS_PLAIN_LISTEN:
-		set_list(&cfg->downstream.plain_listen, v, line);
-		break;
-	case K_CA_FILE:
-		set_file(&ca->file, v, line);
-		break;
-	case K_CA_RETIRE_AFTER:
-		ca->has_retire_after = true;
-		ca->retire_after = v->i;
-		break;
-	case K_CA_CRL:
-		set_file(&ca->crl, v, line);
-		break;
-	case K_CA_CLOCK_SKEW:
-		ca->has_clock_skew = true;
-		ca->clock_skew_ms = v->i;
-		break;
-	case K_CA_EXPIRED_GRACE:
-		ca->expired_grace_ms = v->i;
-		break;
-	case K_UP_ADDRESS:
-		cfg->upstream.address = v->hp;
-		cfg->upstream.address_line = line;
-		break;
-	case K_UP_SNI:
-		set_str(&cfg->upstream.sni, v);
-		break;
-	case K_UP_CA:
-		set_file(&cfg->upstream.ca, v, line);
-		break;
-	case K_UP_CERT:
-		set_file(&cfg->upstream.cert, v, line);
-		break;
-	case K_UP_KEY:
-		set_file(&cfg->upstream.key, v, line);
-		break;
-	case K_UP_DEVICE_CERTS:
-		set_file(&cfg->upstream.device_certs, v, line);
-		break;
-	case K_UP_ALPN:
-		set_str(&cfg->upstream.alpn, v);
-		break;
-	case K_UP_TLS_VERSIONS:
-		cfg->upstream.tls_min = v->lo;
-		cfg->upstream.tls_max = v->hi;
-		cfg->upstream.tls_versions_line = line;
-		break;
-	case K_UP_CONNECT_TIMEOUT:
-		cfg->upstream.connect_timeout_ms = v->i;
-		break;
-	case K_UP_CONNECT_RATE:
-		cfg->upstream.connect_rate = (uint32_t)v->u;
-		break;
-	case K_MQTT_IDENTITY:
-		cfg->mqtt.identity = (enum cfg_identity)v->e;
-		break;
-	case K_MQTT_CLIENTID:
-		cfg->mqtt.clientid = (enum cfg_clientid)v->e;
-		break;
-	case K_MQTT_USERNAME:
-		cfg->mqtt.username = (enum cfg_username)v->e;
-		break;
-	case K_MQTT_MAX_PACKET_SIZE:
-		cfg->mqtt.max_packet_size = (uint32_t)v->u;
-		break;
-	case K_MQTT_MAX_CONNECT_SIZE:
-		cfg->mqtt.max_connect_size = (uint32_t)v->u;
-		break;
-	case CFG_KEY_COUNT:
-		CB_ASSERT(id != CFG_KEY_COUNT);
-		break;
+	}
+	if (def->off_line != 0) {
+		*(unsigned *)field(base, def->off_line) = line;
+	}
+	if (def->off_has != 0) {
+		*(bool *)field(base, def->off_has) = line != 0;
 	}
 }
 
-/* What an empty value of a KF_NO_EMPTY key would have turned off, and how
- * to turn it off on purpose. */
-static const char *
-empty_refused(enum cfg_key_id id)
+void
+cfg_key_defaults(struct cfg_loader *ld, enum cfg_sec sec, void *base,
+    const char *secname)
 {
-	switch (id) {
-	case K_CA_CRL:
-		return "write the CRL file of this CA, or remove the line to "
-		    "check no CRL for it (revocation checking off)";
-	case K_CA_RETIRE_AFTER:
-		return "write the date after which this CA admits no device, "
-		    "or remove the line to keep the CA without one";
-	default:
-		return "write a value, or remove the line";
+	struct cfg_value v;
+	size_t i;
+
+	for (i = 0; i < CFG_KEY_COUNT; i++) {
+		const struct cfg_key_def *def = &cfg_keys[i];
+
+		if (def->sec != sec || def->dflt == NULL) {
+			continue;
+		}
+		memset(&v, 0, sizeof(v));
+		if (cfg_value_parse(ld, def, secname, def->dflt, 0, &v)) {
+			store(base, def, &v, 0);
+		}
+		free(v.str);
+		free(v.list);
+	}
+}
+
+void
+cfg_key_free(enum cfg_sec sec, void *base)
+{
+	size_t i;
+
+	for (i = 0; i < CFG_KEY_COUNT; i++) {
+		const struct cfg_key_def *def = &cfg_keys[i];
+		void *at = field(base, def->off);
+
+		if (def->sec != sec) {
+			continue;
+		}
+		if (def->store == CS_STR) {
+			CB_FREE(*(char **)at);
+		} else if (def->store == CS_FILE) {
+			CB_FREE(((struct cfg_file *)at)->path);
+		} else if (def->store == CS_LIST) {
+			CB_FREE(((struct cfg_listen *)at)->addrs);
+			((struct cfg_listen *)at)->count = 0;
+		}
 	}
 }
 
@@ -421,7 +438,7 @@ empty_refused(enum cfg_key_id id)
  * what to write (or to remove the line for the default). */
 static void
 apply_empty(struct cfg_loader *ld, const struct cfg_key_def *def,
-    enum cfg_key_id id, struct cfg_ca *ca, const char *sec, unsigned line)
+    void *base, const char *sec, unsigned line)
 {
 	char why[PARSE_WHY_LEN] = "";
 	struct cfg_value v;
@@ -435,15 +452,13 @@ apply_empty(struct cfg_loader *ld, const struct cfg_key_def *def,
 	}
 	if (def->flags & KF_NO_EMPTY) {
 		cfg_key_report(ld, true, line, sec, def->name, "empty value; %s",
-		    empty_refused(id));
+		    def->empty_hint ? def->empty_hint : "write a value, or "
+		    "remove the line");
 		return;
 	}
 	if (def->flags & KF_EMPTY_OFF) {
 		memset(&v, 0, sizeof(v));
-		store(ld->cfg, id, ca, &v, 0); /* NULL / zero = absent */
-		if (id == K_CA_CLOCK_SKEW) {
-			ca->has_clock_skew = false;
-		}
+		store(base, def, &v, 0); /* NULL / zero = absent */
 		return;
 	}
 	/* The parsers say "empty; expected ..." for "": reuse their words. */
@@ -481,15 +496,16 @@ cfg_key_apply(struct cfg_loader *ld, enum cfg_key_id id, struct cfg_ca *ca,
     const char *secname, const char *value, unsigned line)
 {
 	const struct cfg_key_def *def = &cfg_keys[id];
+	void *base = def->sec == CFG_SEC_CA ? (void *)ca : (void *)ld->cfg;
 	struct cfg_value v;
 
 	if (*value == '\0') {
-		apply_empty(ld, def, id, ca, secname, line);
+		apply_empty(ld, def, base, secname, line);
 		return;
 	}
 	memset(&v, 0, sizeof(v));
 	if (cfg_value_parse(ld, def, secname, value, line, &v)) {
-		store(ld->cfg, id, ca, &v, line);
+		store(base, def, &v, line);
 	}
 	free(v.str);
 	free(v.list);

@@ -2,8 +2,8 @@
  * reason.h - the reason slugs shared by logs, metrics and the tools.
  *
  * A slug is short, stable and greppable (reason=expired); operators alert on
- * it, so a slug once shipped is never renamed. Each carries a default
- * sentence saying what to fix; callers usually write a more precise detail.
+ * it, so a slug once shipped is never renamed. What to fix is said by the
+ * caller, in a detail precise to the event.
  */
 #ifndef CB_REASON_H
 #define CB_REASON_H
@@ -41,8 +41,5 @@ enum reason {
 
 /* "unknown-ca", "expired", ...; "none" for REASON_NONE. */
 const char *reason_slug(enum reason r);
-
-/* A default sentence: what is wrong and what to do. */
-const char *reason_hint(enum reason r);
 
 #endif

@@ -2,9 +2,9 @@
  * util.h - small helpers every module of certbridge shares.
  *
  * Nothing here allocates or logs; these are the conventions that keep the
- * rest of the code uniform: three-way results for non-blocking steps, a free
- * that clears the pointer, and cheap checks on the void * that libevent hands
- * back to callbacks.
+ * rest of the code uniform: a free that clears the pointer, assertions that
+ * stay on, and cheap checks on the void * that libevent hands back to
+ * callbacks.
  */
 #ifndef CB_UTIL_H
 #define CB_UTIL_H
@@ -12,14 +12,6 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
-
-/* Every non-blocking step has exactly three outcomes: "not yet" is a result,
- * not an error. */
-enum cb_rc {
-	CB_ERR = -1,
-	CB_OK = 0,
-	CB_AGAIN = 1,
-};
 
 #define CB_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
