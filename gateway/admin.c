@@ -15,6 +15,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "admin.h"
+#include "status.h"
 #include "admit.h"
 #include "certinv.h"
 #include "clock.h"
@@ -22,7 +23,8 @@
 #include "listener.h"
 #include "metrics.h"
 #include "parse.h"
-#include "server.h"
+#include "registry.h"
+#include "runtime.h"
 #include "sightings.h"
 #include "upstream.h"
 #include "util.h"
@@ -32,15 +34,23 @@
 
 struct admin {
 	struct evhttp *http;
-	struct server *srv;
+	const struct runtime *rt;
 	char address[300];
 };
 
-static void
-admin_ca_families(struct server *srv, struct evbuffer *out)
+/* /healthz: the listeners are bound and a configuration is loaded. */
+static bool
+admin_serving(const struct runtime *rt)
 {
-	const struct cfg *cfg = server_gen(srv)->cfg;
-	struct sightings *seen = server_sightings(srv);
+	return rt->serving && rt->gen != NULL && rt->listeners != NULL
+	    && listener_set_count(rt->listeners) > 0;
+}
+
+static void
+admin_ca_families(const struct runtime *rt, struct evbuffer *out)
+{
+	const struct cfg *cfg = rt->gen->cfg;
+	struct sightings *seen = rt->sightings;
 	int64_t since = clock_wall_s() - SIGHTINGS_WINDOW_S;
 
 	metrics_help(out, "certbridge_device_auth_total", "counter",
@@ -96,11 +106,11 @@ admin_not_after(struct evbuffer *out, const char *role, const char *name,
  * their dates are not the operator's to act on) and the broker's chain
  * as last seen. A CRL's value is its nextUpdate. */
 static void
-admin_cert_family(struct server *srv, struct evbuffer *out)
+admin_cert_family(const struct runtime *rt, struct evbuffer *out)
 {
-	const struct certinv *inv = &server_gen(srv)->inv;
+	const struct certinv *inv = &rt->gen->inv;
 	const struct watch_cert *chain;
-	size_t n = watch_chain(server_watch(srv), &chain);
+	size_t n = watch_chain(rt->watch, &chain);
 
 	metrics_help(out, "certbridge_cert_not_after_seconds", "gauge",
 	    "notAfter (a CRL: nextUpdate) of every certificate the "
@@ -121,20 +131,20 @@ admin_cert_family(struct server *srv, struct evbuffer *out)
 }
 
 static void
-admin_metrics(struct server *srv, struct evbuffer *out)
+admin_metrics(const struct runtime *rt, struct evbuffer *out)
 {
-	metrics_render_counters(server_metrics(srv), out);
-	admin_ca_families(srv, out);
-	admin_cert_family(srv, out);
+	metrics_render_counters(rt->metrics, out);
+	admin_ca_families(rt, out);
+	admin_cert_family(rt, out);
 	metrics_help(out, "certbridge_upstream_connect_queue", "gauge",
 	    "Devices waiting for a connect slot (connect_rate).");
 	evbuffer_add_printf(out, "certbridge_upstream_connect_queue %zu\n",
-	    upstream_queue_length(server_upstream(srv)));
+	    upstream_queue_length(rt->upstream));
 	metrics_help(out, "certbridge_handshakes_pending", "gauge",
 	    "Device connections in their TLS handshake or before their "
 	    "CONNECT ([downstream] max_handshakes).");
 	evbuffer_add_printf(out, "certbridge_handshakes_pending %u\n",
-	    (unsigned)admit_pending(server_admission(srv)));
+	    (unsigned)admit_pending(rt->admit));
 	metrics_help(out, "certbridge_build_info", "gauge",
 	    "Always 1; the version is a label.");
 	evbuffer_add_printf(out, "certbridge_build_info{version=\"%s\"} 1\n",
@@ -142,11 +152,11 @@ admin_metrics(struct server *srv, struct evbuffer *out)
 	metrics_help(out, "certbridge_start_time_seconds", "gauge",
 	    "When the process started (epoch seconds).");
 	evbuffer_add_printf(out, "certbridge_start_time_seconds %lld\n",
-	    (long long)server_started_at(srv));
+	    (long long)rt->started_at);
 	metrics_help(out, "certbridge_config_generation", "gauge",
 	    "Configuration generation in force: 1 at start, +1 per reload.");
 	evbuffer_add_printf(out, "certbridge_config_generation %llu\n",
-	    (unsigned long long)server_gen(srv)->number);
+	    (unsigned long long)rt->gen->number);
 }
 
 static void
@@ -180,17 +190,17 @@ admin_handle(struct evhttp_request *req, void *arg)
 		    "or /status\n");
 		admin_reply(req, 405, "Method Not Allowed", "text/plain", body);
 	} else if (path != NULL && strcmp(path, "/healthz") == 0) {
-		bool up = server_listening(a->srv);
+		bool up = admin_serving(a->rt);
 
 		evbuffer_add_printf(body, up ? "ok\n" : "not listening\n");
 		admin_reply(req, up ? HTTP_OK : 503, up ? "OK"
 		    : "Service Unavailable", "text/plain", body);
 	} else if (path != NULL && strcmp(path, "/metrics") == 0) {
-		admin_metrics(a->srv, body);
+		admin_metrics(a->rt, body);
 		admin_reply(req, HTTP_OK, "OK",
 		    "text/plain; version=0.0.4; charset=utf-8", body);
 	} else if (path != NULL && strcmp(path, "/status") == 0) {
-		admin_status_json(a->srv, body);
+		status_json(a->rt, body);
 		admin_reply(req, HTTP_OK, "OK", "application/json", body);
 	} else {
 		evbuffer_add_printf(body, "not found: try /healthz, /metrics "
@@ -201,8 +211,8 @@ admin_handle(struct evhttp_request *req, void *arg)
 }
 
 struct admin *
-admin_new(struct event_base *base, struct server *srv, const char *listen,
-    char *why, size_t why_len)
+admin_new(const struct runtime *rt, const char *listen, char *why,
+    size_t why_len)
 {
 	struct parse_hostport hp;
 	char pwhy[PARSE_WHY_LEN];
@@ -213,12 +223,12 @@ admin_new(struct event_base *base, struct server *srv, const char *listen,
 		return NULL;
 	}
 	a = calloc(1, sizeof(*a));
-	if (a == NULL || (a->http = evhttp_new(base)) == NULL) {
+	if (a == NULL || (a->http = evhttp_new(rt->base)) == NULL) {
 		free(a);
 		snprintf(why, why_len, "out of memory");
 		return NULL;
 	}
-	a->srv = srv;
+	a->rt = rt;
 	snprintf(a->address, sizeof(a->address), "%s", listen);
 	evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD
 	    | EVHTTP_REQ_POST | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE

@@ -14,15 +14,13 @@
 #include <event2/event.h>
 
 struct admin;
-struct server;
+struct runtime;
 
-/* Binds listen ("host:port"); NULL with why filled when it cannot. */
-struct admin *admin_new(struct event_base *base, struct server *srv,
-    const char *listen, char *why, size_t why_len);
+/* Binds listen ("host:port") on rt->base, serving what rt holds; NULL
+ * with why filled when it cannot. */
+struct admin *admin_new(const struct runtime *rt, const char *listen,
+    char *why, size_t why_len);
 void admin_free(struct admin *a);
 const char *admin_address(const struct admin *a);
-
-/* The /status document (JSON), also used by tests of the module. */
-void admin_status_json(struct server *srv, struct evbuffer *out);
 
 #endif

@@ -6,9 +6,10 @@
 
 #include "clock.h"
 #include "gen.h"
+#include "registry.h"
+#include "runtime.h"
 #include "log.h"
 #include "rejudge.h"
-#include "server.h"
 #include "session.h"
 #include "trust.h"
 #include "util.h"
@@ -20,7 +21,7 @@
 #define REJUDGE_RETIRE_MARGIN_MS 200
 
 struct rejudge {
-	struct server *srv;
+	struct runtime *rt;
 	struct event *slice;
 	struct event *retire;
 	struct session *next;     /* the next session of the pass */
@@ -58,7 +59,7 @@ rejudge_on_slice(evutil_socket_t fd, short what, void *arg)
 	while (r->next != NULL) {
 		struct session *s = r->next;
 
-		r->next = session_list_next(s);
+		r->next = session_next(s);
 		r->checked++;
 		if (session_rejudge(s, now)) {
 			r->closed++;
@@ -75,11 +76,11 @@ rejudge_on_slice(evutil_socket_t fd, short what, void *arg)
 void
 rejudge_start(struct rejudge *r, const char *cause)
 {
-	if (!server_gen(r->srv)->cfg->gateway.rejudge) {
+	if (!r->rt->gen->cfg->gateway.rejudge) {
 		return;
 	}
 	snprintf(r->cause, sizeof(r->cause), "%s", cause);
-	r->next = session_list_first(server_sessions(r->srv));
+	r->next = registry_first(r->rt->sessions);
 	r->checked = 0;
 	r->closed = 0;
 	r->started_ms = clock_mono_ms();
@@ -89,11 +90,14 @@ rejudge_start(struct rejudge *r, const char *cause)
 	event_active(r->slice, EV_TIMEOUT, 0);
 }
 
-void
-rejudge_session_leaving(struct rejudge *r, struct session *s)
+/* A session leaving the registry: the walk steps over it. */
+static void
+rejudge_leaving(void *arg, struct session *s)
 {
-	if (r != NULL && r->next == s) {
-		r->next = session_list_next(s);
+	struct rejudge *r = arg;
+
+	if (r->next == s) {
+		r->next = session_next(s);
 	}
 }
 
@@ -101,7 +105,7 @@ static void
 rejudge_on_retire(evutil_socket_t fd, short what, void *arg)
 {
 	struct rejudge *r = arg;
-	struct gen *g = server_gen(r->srv);
+	struct gen *g = r->rt->gen;
 	int64_t now = clock_wall_s();
 	char cause[96] = "retire_after";
 
@@ -127,7 +131,7 @@ rejudge_on_retire(evutil_socket_t fd, short what, void *arg)
 void
 rejudge_watch_retirements(struct rejudge *r)
 {
-	struct gen *g = server_gen(r->srv);
+	struct gen *g = r->rt->gen;
 	int64_t now = clock_wall_s(), at;
 	struct timeval tv;
 	int64_t ms;
@@ -148,20 +152,21 @@ rejudge_watch_retirements(struct rejudge *r)
 }
 
 struct rejudge *
-rejudge_new(struct event_base *base, struct server *srv)
+rejudge_new(struct runtime *rt)
 {
 	struct rejudge *r = calloc(1, sizeof(*r));
 
 	if (r == NULL) {
 		return NULL;
 	}
-	r->srv = srv;
-	r->slice = event_new(base, -1, 0, rejudge_on_slice, r);
-	r->retire = evtimer_new(base, rejudge_on_retire, r);
+	r->rt = rt;
+	r->slice = event_new(rt->base, -1, 0, rejudge_on_slice, r);
+	r->retire = evtimer_new(rt->base, rejudge_on_retire, r);
 	if (r->slice == NULL || r->retire == NULL) {
 		rejudge_free(r);
 		return NULL;
 	}
+	registry_on_leaving(rt->sessions, rejudge_leaving, r);
 	return r;
 }
 

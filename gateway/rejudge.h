@@ -22,10 +22,11 @@
 #include <event2/event.h>
 
 struct rejudge;
-struct server;
-struct session;
+struct runtime;
 
-struct rejudge *rejudge_new(struct event_base *base, struct server *srv);
+/* Needs rt->base and rt->sessions (it watches sessions leave); reads
+ * rt->gen at each pass. */
+struct rejudge *rejudge_new(struct runtime *rt);
 void rejudge_free(struct rejudge *r);
 
 /* Starts a pass over every session; cause names it in the log
@@ -36,8 +37,5 @@ void rejudge_start(struct rejudge *r, const char *cause);
  * retire_after still ahead, a pass starts. Called at start and after
  * every reload. */
 void rejudge_watch_retirements(struct rejudge *r);
-
-/* A session is about to leave the server's list: the pass steps over it. */
-void rejudge_session_leaving(struct rejudge *r, struct session *s);
 
 #endif

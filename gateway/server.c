@@ -21,11 +21,12 @@
 #include "listener.h"
 #include "metrics.h"
 #include "parse.h"
+#include "registry.h"
 #include "rejudge.h"
+#include "runtime.h"
 #include "log.h"
 #include "server.h"
 #include "session.h"
-#include "session_int.h"
 #include "sightings.h"
 #include "tlsctx.h"
 #include "upstream.h"
@@ -38,90 +39,18 @@
 
 struct server {
 	char *config_path;
-	struct event_base *base;
+	/* What the parts share (runtime.h): the loop, the generation in
+	 * force, the services. The server alone writes it. */
+	struct runtime rt;
 	struct evdns_base *dns;
-	struct gen *gen;
-	struct upstream *upstream;
 	struct listener_set *listeners;
 	struct event *sig_hup, *sig_term, *sig_int;
 	struct event *grace_timer;
-	struct sightings *sightings;
 	struct event *state_timer;
-	struct watch *watch;
-	struct metrics *metrics;
 	struct admin *admin;
-	struct rejudge *rejudge;
-	struct admit *admit;
-	int64_t started_at;
-
-	struct session_list sessions;
-	size_t session_count;
-	uint64_t next_id;
 	uint64_t generation;
 	bool stopping;
-	int exit_code;
 };
-
-struct event_base *
-server_base(struct server *srv)
-{
-	return srv->base;
-}
-
-struct gen *
-server_gen(struct server *srv)
-{
-	return srv->gen;
-}
-
-struct upstream *
-server_upstream(struct server *srv)
-{
-	return srv->upstream;
-}
-
-struct sightings *
-server_sightings(struct server *srv)
-{
-	return srv->sightings;
-}
-
-struct watch *
-server_watch(struct server *srv)
-{
-	return srv->watch;
-}
-
-struct admit *
-server_admission(struct server *srv)
-{
-	return srv->admit;
-}
-
-struct metrics *
-server_metrics(struct server *srv)
-{
-	return srv->metrics;
-}
-
-const struct listener_set *
-server_listeners(struct server *srv)
-{
-	return srv->listeners;
-}
-
-int64_t
-server_started_at(struct server *srv)
-{
-	return srv->started_at;
-}
-
-bool
-server_listening(struct server *srv)
-{
-	return !srv->stopping && srv->gen != NULL && srv->listeners != NULL
-	    && listener_set_count(srv->listeners) > 0;
-}
 
 /* (Re)binds the admin endpoint when its address changed; a failure keeps
  * the old one (or none) and is logged, never fatal for devices. */
@@ -141,7 +70,7 @@ server_admin(struct server *srv, const struct cfg *cfg)
 	if (want == NULL) {
 		return;
 	}
-	next = admin_new(srv->base, srv, want, why, sizeof(why));
+	next = admin_new(&srv->rt, want, why, sizeof(why));
 	if (next == NULL) {
 		log_msg(LOG_ERROR, "admin-failed", "%s; the admin endpoint is "
 		    "off, devices are not affected", why);
@@ -152,34 +81,15 @@ server_admin(struct server *srv, const struct cfg *cfg)
 	    "/status)", want);
 }
 
-struct session_list *
-server_sessions(struct server *srv)
+/* The last session ended: after a SIGTERM, that is the end. */
+static void
+server_sessions_gone(void *arg)
 {
-	return &srv->sessions;
-}
+	struct server *srv = arg;
 
-uint64_t
-server_session_added(struct server *srv)
-{
-	srv->session_count++;
-	return ++srv->next_id;
-}
-
-void
-server_session_removed(struct server *srv, struct session *s)
-{
-	rejudge_session_leaving(srv->rejudge, s);
-	CB_ASSERT(srv->session_count > 0);
-	srv->session_count--;
-	if (srv->stopping && srv->session_count == 0) {
-		event_base_loopbreak(srv->base);
+	if (srv->stopping) {
+		event_base_loopbreak(srv->rt.base);
 	}
-}
-
-size_t
-server_session_count(const struct server *srv)
-{
-	return srv->session_count;
 }
 
 static void
@@ -216,8 +126,8 @@ server_admit(void *arg, const struct sockaddr *peer, const char *listener)
 		return false;
 	}
 	/* The slot taken here is the session's from session_start on. */
-	return admit_accept(srv->admit, srv->gen->cfg, srv->session_count,
-	    peer, listener, &key);
+	return admit_accept(srv->rt.admit, srv->rt.gen->cfg,
+	    registry_count(srv->rt.sessions), peer, listener, &key);
 }
 
 static void
@@ -226,7 +136,8 @@ server_accept(void *arg, int fd, const struct sockaddr *peer, int peer_len,
 {
 	struct server *srv = arg;
 
-	session_start(srv, srv->gen, fd, peer, (socklen_t)peer_len, tls);
+	(void)peer_len;
+	session_start(&srv->rt, fd, peer, tls);
 }
 
 static void
@@ -251,7 +162,7 @@ server_bind(struct server *srv, const struct cfg *cfg)
 	struct listener_set *next;
 	char why[320];
 
-	next = listener_set_bind(srv->base, &cfg->downstream.listen,
+	next = listener_set_bind(srv->rt.base, &cfg->downstream.listen,
 	    &cfg->downstream.plain_listen, srv->listeners, server_accept,
 	    server_admit, srv, why, sizeof(why));
 	if (next == NULL) {
@@ -263,6 +174,7 @@ server_bind(struct server *srv, const struct cfg *cfg)
 	}
 	listener_set_free(srv->listeners);
 	srv->listeners = next;
+	srv->rt.listeners = next;
 	server_log_listeners(next);
 	return true;
 }
@@ -270,6 +182,8 @@ server_bind(struct server *srv, const struct cfg *cfg)
 static void
 server_unbind(struct server *srv)
 {
+	srv->rt.serving = false;
+	srv->rt.listeners = NULL;
 	listener_set_free(srv->listeners);
 	srv->listeners = NULL;
 }
@@ -280,12 +194,12 @@ server_unbind(struct server *srv)
 static void
 server_log_sightings(struct server *srv)
 {
-	const struct cfg *cfg = srv->gen->cfg;
+	const struct cfg *cfg = srv->rt.gen->cfg;
 	int64_t now = clock_wall_s();
 
 	for (size_t i = 0; i < cfg->ca_count; i++) {
 		const char *ca = cfg->cas[i].name;
-		int64_t last = sightings_last_seen(srv->sightings, ca);
+		int64_t last = sightings_last_seen(srv->rt.sightings, ca);
 		char when[40] = "never";
 		struct log_line l;
 
@@ -295,9 +209,9 @@ server_log_sightings(struct server *srv)
 		if (log_begin(&l, LOG_INFO, "ca-devices")) {
 			log_str(&l, "ca", ca);
 			log_u64(&l, "devices_7d", sightings_devices_since(
-			    srv->sightings, ca, now - SIGHTINGS_WINDOW_S));
+			    srv->rt.sightings, ca, now - SIGHTINGS_WINDOW_S));
 			log_u64(&l, "devices_total", sightings_devices_since(
-			    srv->sightings, ca, 0));
+			    srv->rt.sightings, ca, 0));
 			log_str(&l, "last_seen", when);
 			log_end(&l);
 		}
@@ -307,13 +221,13 @@ server_log_sightings(struct server *srv)
 static void
 server_save_sightings(struct server *srv)
 {
-	const char *path = srv->gen->cfg->gateway.state_file.path;
+	const char *path = srv->rt.gen->cfg->gateway.state_file.path;
 	char why[512];
 
-	if (path == NULL || !sightings_dirty(srv->sightings)) {
+	if (path == NULL || !sightings_dirty(srv->rt.sightings)) {
 		return;
 	}
-	if (!sightings_save(srv->sightings, path, why, sizeof(why))) {
+	if (!sightings_save(srv->rt.sightings, path, why, sizeof(why))) {
 		log_msg(LOG_ERROR, "state-file", "%s; device sightings stay in "
 		    "memory and are retried in %d s", why, SERVER_STATE_SAVE_S);
 	}
@@ -330,14 +244,14 @@ server_on_state_timer(evutil_socket_t fd, short what, void *arg)
 static void
 server_load_sightings(struct server *srv)
 {
-	const char *path = srv->gen->cfg->gateway.state_file.path;
+	const char *path = srv->rt.gen->cfg->gateway.state_file.path;
 	char why[512];
 	size_t skipped = 0;
 
 	if (path == NULL) {
 		return;
 	}
-	if (!sightings_load(srv->sightings, path, &skipped, why,
+	if (!sightings_load(srv->rt.sightings, path, &skipped, why,
 	    sizeof(why))) {
 		log_msg(LOG_ERROR, "state-file", "%s; starting with no device "
 		    "sightings", why);
@@ -426,7 +340,7 @@ server_reload(struct server *srv)
 
 	next = gen_load(srv->config_path, srv->generation + 1, &diag);
 	if (next == NULL) {
-		metrics_reload(srv->metrics, false);
+		metrics_reload(srv->rt.metrics, false);
 		server_log_diag(&diag, "reload-failed");
 		log_msg(LOG_ERROR, "reload-failed", "the new configuration has "
 		    "%zu problem(s); still serving generation %llu unchanged",
@@ -440,13 +354,13 @@ server_reload(struct server *srv)
 		log_msg(LOG_ERROR, "reload-failed", "the new listen addresses "
 		    "cannot be bound; still serving generation %llu unchanged",
 		    (unsigned long long)srv->generation);
-		metrics_reload(srv->metrics, false);
+		metrics_reload(srv->rt.metrics, false);
 		gen_unref(next);
 		return;
 	}
-	if ((next->cfg->gateway.user == NULL) != (srv->gen->cfg->gateway.user
+	if ((next->cfg->gateway.user == NULL) != (srv->rt.gen->cfg->gateway.user
 	    == NULL) || (next->cfg->gateway.user != NULL && strcmp(
-	    next->cfg->gateway.user, srv->gen->cfg->gateway.user) != 0)) {
+	    next->cfg->gateway.user, srv->rt.gen->cfg->gateway.user) != 0)) {
 		log_msg(LOG_WARN, "reload-warning", "[gateway] user changed: "
 		    "this takes a restart (privileges are dropped once)");
 	}
@@ -454,30 +368,30 @@ server_reload(struct server *srv)
 	 * takes over; the new file then gets the whole table (merged with
 	 * what it already held), not only what comes next. */
 	server_save_sightings(srv);
-	moved = !server_same_path(srv->gen->cfg->gateway.state_file.path,
+	moved = !server_same_path(srv->rt.gen->cfg->gateway.state_file.path,
 	    next->cfg->gateway.state_file.path);
 	srv->generation++;
-	metrics_reload(srv->metrics, true);
-	gen_unref(srv->gen);
-	srv->gen = next;
+	metrics_reload(srv->rt.metrics, true);
+	gen_unref(srv->rt.gen);
+	srv->rt.gen = next;
 	if (moved) {
 		server_load_sightings(srv);
-		sightings_touch(srv->sightings);
+		sightings_touch(srv->rt.sightings);
 		server_save_sightings(srv);
 	}
 	log_setup((enum log_level)next->cfg->gateway.log_level,
 	    (enum log_format)next->cfg->gateway.log_format);
-	upstream_set_rate(srv->upstream, next->cfg->upstream.connect_rate);
+	upstream_set_rate(srv->rt.upstream, next->cfg->upstream.connect_rate);
 	if (log_begin(&l, LOG_INFO, "reloaded")) {
 		log_u64(&l, "generation", srv->generation);
-		log_u64(&l, "sessions", srv->session_count);
+		log_u64(&l, "sessions", registry_count(srv->rt.sessions));
 		log_end(&l);
 	}
 	server_log_sightings(srv);
-	watch_set_inventory(srv->watch, &next->inv);
+	watch_set_inventory(srv->rt.watch, &next->inv);
 	server_admin(srv, next->cfg);
-	rejudge_start(srv->rejudge, "reload");
-	rejudge_watch_retirements(srv->rejudge);
+	rejudge_start(srv->rt.rejudge, "reload");
+	rejudge_watch_retirements(srv->rt.rejudge);
 }
 
 static void
@@ -488,8 +402,8 @@ server_grace_over(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	log_msg(LOG_INFO, "stopping", "shutdown_grace over; closing %zu "
-	    "session(s)", srv->session_count);
-	session_close_all(&srv->sessions, REASON_SHUTDOWN,
+	    "session(s)", registry_count(srv->rt.sessions));
+	session_close_all(&srv->rt, REASON_SHUTDOWN,
 	    "certbridge is stopping (shutdown_grace over)");
 }
 
@@ -497,7 +411,7 @@ static void
 server_stop(struct server *srv, const char *signame)
 {
 	struct timeval tv;
-	int64_t ms = srv->gen->cfg->gateway.shutdown_grace_ms;
+	int64_t ms = srv->rt.gen->cfg->gateway.shutdown_grace_ms;
 
 	if (srv->stopping) {
 		return;
@@ -506,9 +420,9 @@ server_stop(struct server *srv, const char *signame)
 	server_unbind(srv);
 	log_msg(LOG_INFO, "stopping", "%s: no longer accepting; %zu "
 	    "session(s) may end within shutdown_grace", signame,
-	    srv->session_count);
-	if (srv->session_count == 0) {
-		event_base_loopbreak(srv->base);
+	    registry_count(srv->rt.sessions));
+	if (registry_count(srv->rt.sessions) == 0) {
+		event_base_loopbreak(srv->rt.base);
 		return;
 	}
 	tv.tv_sec = (time_t)(ms / 1000);
@@ -546,14 +460,14 @@ server_new(const char *config_path, int *exit_code)
 	}
 	srv = calloc(1, sizeof(*srv));
 	if (srv == NULL) {
+		fprintf(stderr, "certbridge: out of memory at start\n");
 		return NULL;
 	}
-	TAILQ_INIT(&srv->sessions);
 	srv->config_path = strdup(config_path);
-	srv->started_at = clock_wall_s();
+	srv->rt.started_at = clock_wall_s();
 	srv->generation = 1;
-	srv->gen = gen_load(config_path, 1, &diag);
-	if (srv->gen == NULL) {
+	srv->rt.gen = gen_load(config_path, 1, &diag);
+	if (srv->rt.gen == NULL) {
 		/* Exactly as -t prints them: FILE:LINE: [section] key: ... */
 		server_print_diag(&diag);
 		cfg_diag_free(&diag);
@@ -561,43 +475,50 @@ server_new(const char *config_path, int *exit_code)
 		server_free(srv);
 		return NULL;
 	}
-	cfg = srv->gen->cfg;
+	cfg = srv->rt.gen->cfg;
 	log_setup((enum log_level)cfg->gateway.log_level,
 	    (enum log_format)cfg->gateway.log_format);
 	server_log_diag(&diag, "config-warning");
 	cfg_diag_free(&diag);
-	srv->base = event_base_new();
-	if (srv->base == NULL) {
+	srv->rt.base = event_base_new();
+	if (srv->rt.base == NULL) {
+		fprintf(stderr, "certbridge: cannot create the event loop\n");
 		server_free(srv);
 		return NULL;
 	}
-	srv->dns = evdns_base_new(srv->base,
+	srv->dns = evdns_base_new(srv->rt.base,
 	    EVDNS_BASE_INITIALIZE_NAMESERVERS);
 	if (srv->dns == NULL) {
 		/* No resolv.conf: literal broker addresses still work. */
-		srv->dns = evdns_base_new(srv->base, 0);
+		srv->dns = evdns_base_new(srv->rt.base, 0);
 	}
-	srv->upstream = upstream_new(srv->base, srv->dns);
-	srv->sig_hup = evsignal_new(srv->base, SIGHUP, server_on_signal, srv);
-	srv->sig_term = evsignal_new(srv->base, SIGTERM, server_on_signal,
+	srv->rt.upstream = upstream_new(srv->rt.base, srv->dns);
+	srv->sig_hup = evsignal_new(srv->rt.base, SIGHUP, server_on_signal, srv);
+	srv->sig_term = evsignal_new(srv->rt.base, SIGTERM, server_on_signal,
 	    srv);
-	srv->sig_int = evsignal_new(srv->base, SIGINT, server_on_signal, srv);
-	srv->grace_timer = evtimer_new(srv->base, server_grace_over, srv);
-	srv->state_timer = event_new(srv->base, -1, EV_PERSIST,
+	srv->sig_int = evsignal_new(srv->rt.base, SIGINT, server_on_signal, srv);
+	srv->grace_timer = evtimer_new(srv->rt.base, server_grace_over, srv);
+	srv->state_timer = event_new(srv->rt.base, -1, EV_PERSIST,
 	    server_on_state_timer, srv);
-	srv->sightings = sightings_new();
-	srv->watch = watch_new(srv->base);
-	srv->metrics = metrics_new();
-	srv->rejudge = rejudge_new(srv->base, srv);
-	srv->admit = admit_new(srv->metrics);
-	if (srv->admit == NULL || srv->rejudge == NULL || srv->metrics == NULL || srv->watch == NULL || srv->dns == NULL || srv->upstream == NULL || srv->sig_hup == NULL
-	    || srv->sig_term == NULL || srv->sig_int == NULL
-	    || srv->grace_timer == NULL || srv->state_timer == NULL
-	    || srv->sightings == NULL) {
+	srv->rt.sightings = sightings_new();
+	srv->rt.watch = watch_new(srv->rt.base);
+	srv->rt.metrics = metrics_new();
+	srv->rt.sessions = registry_new();
+	srv->rt.rejudge = srv->rt.sessions != NULL ? rejudge_new(&srv->rt)
+	    : NULL;
+	srv->rt.admit = admit_new(srv->rt.metrics);
+	if (srv->rt.admit == NULL || srv->rt.rejudge == NULL
+	    || srv->rt.metrics == NULL || srv->rt.watch == NULL
+	    || srv->dns == NULL || srv->rt.upstream == NULL
+	    || srv->sig_hup == NULL || srv->sig_term == NULL
+	    || srv->sig_int == NULL || srv->grace_timer == NULL
+	    || srv->state_timer == NULL || srv->rt.sightings == NULL) {
+		fprintf(stderr, "certbridge: out of memory at start\n");
 		server_free(srv);
 		return NULL;
 	}
-	upstream_set_rate(srv->upstream, cfg->upstream.connect_rate);
+	registry_on_empty(srv->rt.sessions, server_sessions_gone, srv);
+	upstream_set_rate(srv->rt.upstream, cfg->upstream.connect_rate);
 	evsignal_add(srv->sig_hup, NULL);
 	evsignal_add(srv->sig_term, NULL);
 	evsignal_add(srv->sig_int, NULL);
@@ -607,6 +528,7 @@ server_new(const char *config_path, int *exit_code)
 		server_free(srv);
 		return NULL;
 	}
+	srv->rt.serving = true;
 	if (cfg->gateway.user != NULL
 	    && !server_drop_privileges(cfg->gateway.user)) {
 		server_free(srv);
@@ -615,9 +537,9 @@ server_new(const char *config_path, int *exit_code)
 	server_check_fd_limit(cfg);
 	server_load_sightings(srv);
 	server_log_sightings(srv);
-	watch_set_inventory(srv->watch, &srv->gen->inv);
+	watch_set_inventory(srv->rt.watch, &srv->rt.gen->inv);
 	server_admin(srv, cfg);
-	rejudge_watch_retirements(srv->rejudge);
+	rejudge_watch_retirements(srv->rt.rejudge);
 	{
 		struct timeval every = {SERVER_STATE_SAVE_S, 0};
 
@@ -630,10 +552,10 @@ server_new(const char *config_path, int *exit_code)
 int
 server_run(struct server *srv)
 {
-	event_base_dispatch(srv->base);
+	event_base_dispatch(srv->rt.base);
 	server_save_sightings(srv);
 	log_msg(LOG_INFO, "stopped", "all sessions ended");
-	return srv->exit_code;
+	return SERVER_EXIT_OK;
 }
 
 void
@@ -645,16 +567,17 @@ server_free(struct server *srv)
 	server_unbind(srv);
 	/* Sessions hold references to generations and events on the base:
 	 * they go first (only after an aborted start or a break). */
-	while (!TAILQ_EMPTY(&srv->sessions)) {
-		session_close_all(&srv->sessions, REASON_SHUTDOWN, "exiting");
-		event_base_loop(srv->base, EVLOOP_NONBLOCK);
+	while (srv->rt.sessions != NULL
+	    && registry_count(srv->rt.sessions) > 0) {
+		session_close_all(&srv->rt, REASON_SHUTDOWN, "exiting");
+		event_base_loop(srv->rt.base, EVLOOP_NONBLOCK);
 	}
 	admin_free(srv->admin);
 	srv->admin = NULL;
-	rejudge_free(srv->rejudge);
-	srv->rejudge = NULL;
-	admit_free(srv->admit);
-	srv->admit = NULL;
+	rejudge_free(srv->rt.rejudge);
+	srv->rt.rejudge = NULL;
+	admit_free(srv->rt.admit);
+	srv->rt.admit = NULL;
 	if (srv->sig_hup != NULL) {
 		event_free(srv->sig_hup);
 	}
@@ -670,17 +593,18 @@ server_free(struct server *srv)
 	if (srv->state_timer != NULL) {
 		event_free(srv->state_timer);
 	}
-	sightings_free(srv->sightings);
-	watch_free(srv->watch);
-	metrics_free(srv->metrics);
-	upstream_free(srv->upstream);
+	sightings_free(srv->rt.sightings);
+	watch_free(srv->rt.watch);
+	metrics_free(srv->rt.metrics);
+	upstream_free(srv->rt.upstream);
 	if (srv->dns != NULL) {
 		evdns_base_free(srv->dns, 1);
 	}
-	if (srv->base != NULL) {
-		event_base_free(srv->base);
+	if (srv->rt.base != NULL) {
+		event_base_free(srv->rt.base);
 	}
-	gen_unref(srv->gen);
+	registry_free(srv->rt.sessions);
+	gen_unref(srv->rt.gen);
 	free(srv->config_path);
 	free(srv);
 	tlsctx_global_cleanup();

@@ -1,10 +1,9 @@
 /*
- * session.c - the device connection's state machine (see session.h).
+ * session.c - a session's states, its timer and its end (see session.h).
  *
- * Device side here: accept, TLS, admission, the timer, the end; the first
- * packet is read in session_connect.c, the broker side and the relay glue
- * are in session_up.c, judging again in session_judge.c. They share struct
- * session through session_int.h.
+ * Every event of both connections and of the timer comes through here and
+ * is handed to the stage it belongs to: intake.c (the device up to its
+ * CONNECT), uplink.c (the broker connection), bridge.c (the relay).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,19 +21,17 @@
 #include "gen.h"
 #include "log.h"
 #include "metrics.h"
-#include "server.h"
-#include "sightings.h"
 #include "session_int.h"
-#include "tlsctx.h"
-#include "upstream.h"
 
 static const char *const state_names[] = {
 	[SESSION_HANDSHAKE] = "handshake",
 	[SESSION_WAIT_CONNECT] = "wait-connect",
-	[SESSION_UPSTREAM] = "upstream",
+	[SESSION_QUEUED] = "queued",
+	[SESSION_CONNECTING] = "connecting",
 	[SESSION_WAIT_CONNACK] = "wait-connack",
 	[SESSION_RELAY] = "relay",
 	[SESSION_DRAINING] = "draining",
+	[SESSION_LINGER] = "linger",
 	[SESSION_CLOSED] = "closed",
 };
 
@@ -47,10 +44,34 @@ session_state_name(enum session_state st)
 	return state_names[st];
 }
 
+/* The stage operators read in session-closed's state= (documented in
+ * docs/troubleshooting.md): coarser than the machine's states, because
+ * queued or connecting is one wait for the broker to them, and lingering
+ * is part of the end. Kept stable so log searches keep working. */
+const char *
+session_stage_name(enum session_state st)
+{
+	switch (st) {
+	case SESSION_QUEUED:
+	case SESSION_CONNECTING:
+		return "upstream";
+	case SESSION_LINGER:
+		return "draining";
+	default:
+		return session_state_name(st);
+	}
+}
+
 enum session_state
 session_state(const struct session *s)
 {
 	return s->state;
+}
+
+bool
+session_upstream_pending(const struct session *s)
+{
+	return s->state == SESSION_QUEUED || s->state == SESSION_CONNECTING;
 }
 
 /* Every transition goes through here, so the allowed graph is written
@@ -58,19 +79,24 @@ session_state(const struct session *s)
 void
 session_set_state(struct session *s, enum session_state next)
 {
-	static const unsigned allowed[] = {
+	static const unsigned forward[] = {
 		[SESSION_HANDSHAKE] = 1u << SESSION_WAIT_CONNECT,
-		[SESSION_WAIT_CONNECT] = 1u << SESSION_UPSTREAM,
-		[SESSION_UPSTREAM] = 1u << SESSION_WAIT_CONNACK,
+		[SESSION_WAIT_CONNECT] = 1u << SESSION_QUEUED,
+		[SESSION_QUEUED] = 1u << SESSION_CONNECTING,
+		[SESSION_CONNECTING] = 1u << SESSION_WAIT_CONNACK,
 		[SESSION_WAIT_CONNACK] = 1u << SESSION_RELAY,
 		[SESSION_RELAY] = 0,
-		[SESSION_DRAINING] = 0,
+		[SESSION_DRAINING] = 1u << SESSION_LINGER,
+		[SESSION_LINGER] = 0,
 		[SESSION_CLOSED] = 0,
 	};
-	unsigned always = 1u << SESSION_DRAINING | 1u << SESSION_CLOSED;
+	unsigned allowed = forward[s->state] | 1u << SESSION_CLOSED;
 
 	CB_ASSERT(s->state != SESSION_CLOSED);
-	CB_ASSERT(((allowed[s->state] | always) & (1u << next)) != 0);
+	if (s->state != SESSION_DRAINING && s->state != SESSION_LINGER) {
+		allowed |= 1u << SESSION_DRAINING;
+	}
+	CB_ASSERT((allowed & (1u << next)) != 0);
 	if (log_enabled(LOG_DEBUG)) {
 		struct log_line l;
 
@@ -116,40 +142,31 @@ session_arm(struct session *s, int64_t ms)
 	if (ms < 0) {
 		ms = 0;
 	}
+	evtimer_del(s->timer);
 	tv.tv_sec = (time_t)(ms / 1000);
 	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
 	evtimer_add(s->timer, &tv);
 }
 
-void
-session_handshake_over(struct session *s)
-{
-	if (s->hs_held) {
-		s->hs_held = false;
-		admit_handshake_over(server_admission(s->srv), &s->hs_key);
-	}
-}
-
 static void
 session_free(struct session *s)
 {
-	session_handshake_over(s);
-	if (s->wait_active) {
-		upstream_cancel(server_upstream(s->srv), &s->wait);
-	}
+	struct metrics *m = s->rt->metrics;
+
+	intake_handshake_over(s);
+	upstream_cancel(s->rt->upstream, &s->wait);
 	conn_free(s->down);
 	trust_verdict_free(&s->verdict);
 	if (s->up != NULL) {
-		metrics_connection(server_metrics(s->srv), METRICS_UPSTREAM, -1);
+		metrics_connection(m, METRICS_UPSTREAM, -1);
 	}
 	conn_free(s->up);
-	metrics_connection(server_metrics(s->srv), METRICS_DOWNSTREAM, -1);
+	metrics_connection(m, METRICS_DOWNSTREAM, -1);
 	if (s->connect_pkt != NULL) {
 		evbuffer_free(s->connect_pkt);
 	}
 	event_free(s->timer);
-	server_session_removed(s->srv, s);
-	TAILQ_REMOVE(server_sessions(s->srv), s, link);
+	registry_remove(s->rt->sessions, &s->reg);
 	gen_unref(s->gen);
 	s->magic = 0;
 	free(s);
@@ -192,7 +209,7 @@ session_log_end(struct session *s, const char *event, enum reason why,
 	if (detail != NULL && detail[0] != '\0') {
 		log_str(&l, "detail", detail);
 	}
-	log_str(&l, "state", session_state_name(s->state));
+	log_str(&l, "state", session_stage_name(s->state));
 	log_i64(&l, "duration_ms", clock_mono_ms() - s->started_ms);
 	log_u64(&l, "bytes_up", s->to_broker.bytes);
 	log_u64(&l, "bytes_down", s->to_device.bytes);
@@ -220,14 +237,20 @@ session_close(struct session *s, enum reason why, const char *detail)
 }
 
 void
-session_close_all(struct session_list *list, enum reason why,
-    const char *detail)
+session_close_all(struct runtime *rt, enum reason why, const char *detail)
 {
-	struct session *s;
+	struct session *s, *next;
 
-	TAILQ_FOREACH(s, list, link) {
+	for (s = registry_first(rt->sessions); s != NULL; s = next) {
+		next = registry_next(&s->reg);
 		session_close(s, why, detail);
 	}
+}
+
+struct session *
+session_next(const struct session *s)
+{
+	return registry_next(&s->reg);
 }
 
 /*
@@ -238,7 +261,8 @@ void
 session_drain(struct session *s, struct conn *live, enum reason why,
     const char *detail)
 {
-	if (s->state == SESSION_CLOSED || s->state == SESSION_DRAINING) {
+	if (s->state == SESSION_CLOSED || s->state == SESSION_DRAINING
+	    || s->state == SESSION_LINGER) {
 		return;
 	}
 	if (s->down != NULL) {
@@ -256,7 +280,6 @@ session_drain(struct session *s, struct conn *live, enum reason why,
 	    detail ? detail : "");
 	s->draining = live;
 	session_set_state(s, SESSION_DRAINING);
-	evtimer_del(s->timer);
 	session_arm(s, SESSION_DRAIN_MS);
 	if (evbuffer_get_length(conn_output(live)) == 0) {
 		session_linger(s);
@@ -276,9 +299,9 @@ session_linger(struct session *s)
 		session_end(s, s->drain_reason, s->drain_detail);
 		return;
 	}
+	session_set_state(s, SESSION_LINGER);
 	/* A peer that keeps its side open is not waited for long: a moment
 	 * is enough for its bytes in flight to arrive and be dropped. */
-	evtimer_del(s->timer);
 	session_arm(s, SESSION_LINGER_MS);
 }
 
@@ -292,7 +315,7 @@ session_refuse_connack(struct session *s, uint8_t code, enum reason why,
 	evbuffer_add(conn_output(s->down), pkt, n);
 	relay_count(&s->to_device, MQTT_CONNACK, n);
 	if (why == REASON_IDENTITY || why == REASON_UPSTREAM_UNAVAILABLE) {
-		metrics_refused(server_metrics(s->srv), why);
+		metrics_refused(s->rt->metrics, why);
 	}
 	if (s->up != NULL) {
 		conn_set_reading(s->up, false);
@@ -300,207 +323,53 @@ session_refuse_connack(struct session *s, uint8_t code, enum reason why,
 	session_drain(s, s->down, why, detail);
 }
 
-/* The reason a device handshake failed, from what trust recorded and
- * what wolfSSL returned. */
-static enum reason
-session_tls_reason(struct session *s, char *detail, size_t cap)
-{
-	struct conn *c = s->down;
-	int err = conn_tls_error(c);
-	char what[256];
-
-	if (s->verdict.decided && !s->verdict.j.admitted) {
-		snprintf(detail, cap, "%s", s->verdict.j.detail);
-		return s->verdict.j.reason;
-	}
-	conn_describe(c, what, sizeof(what));
-	if (err == NO_PEER_CERT) {
-		trust_refuse_no_cert(&s->verdict);
-		snprintf(detail, cap, "%s", s->verdict.j.detail);
-		return REASON_NO_CLIENT_CERT;
-	}
-	if (conn_peer_alert(c) >= 0) {
-		snprintf(detail, cap, "the device aborted the handshake (%s); "
-		    "usually its trust store does not accept the gateway's "
-		    "chain in [downstream] cert: give the device's legacy "
-		    "CA a chain it knows", what);
-		return REASON_PEER_REJECTED;
-	}
-	if (conn_failure(c) == CONN_FAIL_NONE || err == SOCKET_PEER_CLOSED_E
-	    || (err == SOCKET_ERROR_E && conn_sys_error(c) == 0)) {
-		snprintf(detail, cap, "the peer closed the connection during "
-		    "the TLS handshake without an alert (a port check, or a "
-		    "device that gave up); if a device keeps doing this, compare "
-		    "its TLS versions and ciphers with [downstream] "
-		    "tls_versions and ciphers");
-		return REASON_PROTOCOL;
-	}
-	snprintf(detail, cap, "%s; check the device's TLS versions and "
-	    "ciphers against [downstream] tls_versions and ciphers", what);
-	return REASON_PROTOCOL;
-}
-
+/* Both connections' events, handed to the stage they belong to. */
 void
-session_handshake_failed(struct session *s)
-{
-	struct log_line l;
-	char detail[JUDGE_DETAIL_LEN + 64];
-	enum reason why = session_tls_reason(s, detail, sizeof(detail));
-
-	metrics_handshake(server_metrics(s->srv), METRICS_DOWNSTREAM, false,
-	    why);
-	if (session_log_begin(s, &l, LOG_WARN, "handshake-failed")) {
-		log_str(&l, "side", "downstream");
-		log_str(&l, "reason", reason_slug(why));
-		log_str(&l, "detail", detail);
-		log_end(&l);
-	}
-	s->quiet_close = true;
-	session_end(s, why, detail);
-}
-
-/* Every admission by a CA counts towards that CA's migration figures. */
-static void
-session_note_sighting(struct session *s)
-{
-	const struct trust_verdict *v = &s->verdict;
-	struct sightings *seen = server_sightings(s->srv);
-	char device[4 * JUDGE_IDENTITY_MAX + 1];
-	const char *ca;
-
-	if (!s->has_cert || v->j.ca_index < 0) {
-		return;
-	}
-	ca = s->gen->cfg->cas[v->j.ca_index].name;
-	sightings_count_admission(seen, ca);
-	/* Escaped, so a name with odd bytes keys the table (and the state
-	 * file) as the text shown in logs, never cut at a NUL. */
-	judge_identity_display(&v->id, device, sizeof(device));
-	if (device[0] != '\0') {
-		sightings_note(seen, ca, device, clock_wall_s());
-	}
-	if (v->j.grace != JUDGE_GRACE_NONE) {
-		sightings_count_grace(seen, ca,
-		    v->j.grace == JUDGE_GRACE_EXPIRED);
-	}
-}
-
-static void
-session_admitted(struct session *s)
-{
-	WOLFSSL *ssl = conn_ssl(s->down);
-	struct log_line l;
-	const char *kind = NULL;
-
-	if (ssl != NULL) {
-		s->has_cert = s->verdict.decided && s->verdict.j.admitted;
-		if (wolfSSL_session_reused(ssl)) {
-			s->resumed = true;
-			trust_judge_resumed(ssl, &s->verdict);
-			if (!s->verdict.decided && s->gen->cfg->downstream.client_auth
-			    == CFG_AUTH_REQUIRED) {
-				trust_refuse_no_cert(&s->verdict);
-			}
-			if (s->verdict.decided && !s->verdict.j.admitted) {
-				session_handshake_failed(s);
-				return;
-			}
-			s->has_cert = s->verdict.decided;
-		}
-		if (s->verdict.decided && !s->verdict.j.admitted) {
-			session_handshake_failed(s);
-			return;
-		}
-		if (s->has_cert && !session_judged_current(s)) {
-			return;
-		}
-		if (s->has_cert) {
-			trust_identity(s->gen->cfg, &s->verdict);
-		}
-	}
-	s->identified = true;
-	if (ssl != NULL) {
-		metrics_handshake(server_metrics(s->srv), METRICS_DOWNSTREAM,
-		    true, REASON_NONE);
-	}
-	if (s->verdict.j.grace == JUDGE_GRACE_SKEW) {
-		kind = "skew";
-	} else if (s->verdict.j.grace == JUDGE_GRACE_EXPIRED) {
-		kind = "expired";
-	}
-	if (session_log_begin(s, &l, kind ? LOG_WARN : LOG_INFO,
-	    "device-admitted")) {
-		if (ssl != NULL) {
-			log_str(&l, "tls", wolfSSL_get_version(ssl));
-			log_str(&l, "cipher", wolfSSL_get_cipher_name(ssl));
-			if (s->resumed) {
-				log_str(&l, "resumed", "yes");
-			}
-		} else {
-			log_str(&l, "tls", "none");
-		}
-		if (!s->has_cert) {
-			log_str(&l, "client_cert", "none");
-		}
-		if (kind != NULL) {
-			char span[32];
-
-			parse_format_duration(s->verdict.j.grace_offset_s * 1000,
-			    span, sizeof(span));
-			log_str(&l, "grace", kind);
-			log_str(&l, "offset", span);
-			log_str(&l, "detail", kind[0] == 's'
-			    ? "device certificate notBefore is in the future, "
-			    "within clock_skew; fix the issuing machine's clock"
-			    : "device certificate has expired and was admitted "
-			    "under expired_grace; renew it");
-		}
-		log_end(&l);
-	}
-	session_note_sighting(s);
-	session_set_state(s, SESSION_WAIT_CONNECT);
-	conn_set_reading(s->down, true);
-}
-
-const char *
-session_identity(const struct session *s)
-{
-	return s->has_cert && s->verdict.id.state == JUDGE_ID_OK
-	    ? s->verdict.id.bytes : NULL;
-}
-
-static void
-session_on_down(struct conn *c, enum conn_event ev, void *arg)
+session_on_conn(struct conn *c, enum conn_event ev, void *arg)
 {
 	struct session *s;
+	bool device;
 
-	(void)c;
 	CB_CAST(s, arg, SESSION_MAGIC);
 	if (s->state == SESSION_CLOSED) {
 		return;
 	}
+	device = c == s->down;
 	switch (ev) {
 	case CONN_EV_HANDSHAKE_DONE:
-		session_admitted(s);
+		if (device) {
+			intake_admitted(s);
+		} else if (s->state == SESSION_CONNECTING) {
+			uplink_ready(s);
+		}
 		return;
 	case CONN_EV_READ:
+		if (!device) {
+			bridge_pump(s, TO_DEVICE);
+			return;
+		}
 		s->last_rx_ms = clock_mono_ms();
 		if (s->state == SESSION_WAIT_CONNECT) {
-			session_read_connect(s);
+			intake_read_connect(s);
 		} else {
-			session_pump_to_broker(s);
+			bridge_pump(s, TO_BROKER);
 		}
 		return;
 	case CONN_EV_DRAINED:
-		session_sink_drained(s, s->down);
+		bridge_drained(s, c);
 		return;
 	case CONN_EV_EOF:
 	case CONN_EV_ERROR:
-		if (s->state == SESSION_HANDSHAKE) {
-			session_handshake_failed(s);
-			return;
+		if (device && s->state == SESSION_HANDSHAKE) {
+			intake_handshake_failed(s);
+		} else if (device) {
+			bridge_device_gone(s, ev == CONN_EV_ERROR);
+		} else if (ev == CONN_EV_ERROR
+		    && s->state == SESSION_CONNECTING) {
+			uplink_failed(s);
+		} else {
+			bridge_broker_gone(s, ev == CONN_EV_ERROR);
 		}
-		session_device_gone(s, ev == CONN_EV_ERROR);
 		return;
 	}
 }
@@ -524,19 +393,23 @@ session_on_timer(evutil_socket_t fd, short what, void *arg)
 		snprintf(s->verdict.j.detail, sizeof(s->verdict.j.detail), "the "
 		    "device did not complete the TLS handshake within "
 		    "[downstream] handshake_timeout");
-		session_handshake_failed(s);
+		intake_handshake_failed(s);
 		return;
 	case SESSION_WAIT_CONNECT:
 		session_end(s, REASON_TIMEOUT, "no complete CONNECT within "
 		    "[downstream] handshake_timeout of the connection");
 		return;
-	case SESSION_DRAINING:
-		session_end(s, s->drain_reason, s->drain_detail);
-		return;
-	case SESSION_UPSTREAM:
+	case SESSION_QUEUED:
+	case SESSION_CONNECTING:
 	case SESSION_WAIT_CONNACK:
+		uplink_timeout(s);
+		return;
 	case SESSION_RELAY:
-		session_upstream_timer(s);
+		bridge_keepalive(s);
+		return;
+	case SESSION_DRAINING:
+	case SESSION_LINGER:
+		session_end(s, s->drain_reason, s->drain_detail);
 		return;
 	}
 }
@@ -564,14 +437,14 @@ session_peer_text(const struct sockaddr *sa, char *out, size_t cap)
 }
 
 bool
-session_start(struct server *srv, struct gen *gen, int fd,
-    const struct sockaddr *peer, socklen_t peer_len, bool tls)
+session_start(struct runtime *rt, int fd, const struct sockaddr *peer,
+    bool tls)
 {
+	struct gen *gen = rt->gen;
 	struct session *s;
 	WOLFSSL *ssl = NULL;
 	int one = 1;
 
-	(void)peer_len;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
 	s = calloc(1, sizeof(*s));
@@ -579,24 +452,23 @@ session_start(struct server *srv, struct gen *gen, int fd,
 		struct hslimit_key k;
 
 		hslimit_key_of(peer, &k);
-		admit_handshake_over(server_admission(srv), &k);
+		admit_handshake_over(rt->admit, &k);
 		close(fd);
 		log_msg(LOG_ERROR, "accept-failed", "out of memory");
 		return false;
 	}
 	s->magic = SESSION_MAGIC;
-	s->srv = srv;
+	s->rt = rt;
 	s->gen = gen_ref(gen);
 	s->started_ms = clock_mono_ms();
 	s->last_rx_ms = s->started_ms;
 	s->verdict.j.ca_index = -1;
 	session_peer_text(peer, s->peer, sizeof(s->peer));
-	/* server_admit took this peer's handshake slot just before. */
+	/* admit_accept took this peer's handshake slot just before. */
 	hslimit_key_of(peer, &s->hs_key);
 	s->hs_held = true;
-	s->id = server_session_added(srv);
-	TAILQ_INSERT_TAIL(server_sessions(srv), s, link);
-	s->timer = evtimer_new(server_base(srv), session_on_timer, s);
+	s->id = registry_add(rt->sessions, &s->reg, s);
+	s->timer = evtimer_new(rt->base, session_on_timer, s);
 	if (tls) {
 		ssl = wolfSSL_new(gen->down_ctx);
 		if (ssl != NULL) {
@@ -613,8 +485,7 @@ session_start(struct server *srv, struct gen *gen, int fd,
 		errno = err;
 		goto fail;
 	}
-	s->down = conn_new(server_base(srv), fd, ssl, false, session_on_down,
-	    s);
+	s->down = conn_new(rt->base, fd, ssl, false, session_on_conn, s);
 	if (s->down == NULL) {
 		goto fail; /* conn_new closed fd and freed ssl */
 	}
@@ -625,7 +496,7 @@ session_start(struct server *srv, struct gen *gen, int fd,
 		log_str(&l, "tls", tls ? "yes" : "no");
 		log_end(&l);
 	}
-	metrics_connection(server_metrics(srv), METRICS_DOWNSTREAM, 1);
+	metrics_connection(rt->metrics, METRICS_DOWNSTREAM, 1);
 	session_arm(s, gen->cfg->downstream.handshake_timeout_ms);
 	conn_start(s->down, false);
 	return true;
@@ -637,9 +508,8 @@ fail:
 	if (s->timer != NULL) {
 		event_free(s->timer);
 	}
-	session_handshake_over(s);
-	server_session_removed(srv, s);
-	TAILQ_REMOVE(server_sessions(srv), s, link);
+	intake_handshake_over(s);
+	registry_remove(rt->sessions, &s->reg);
 	gen_unref(s->gen);
 	free(s);
 	return false;

@@ -1,13 +1,13 @@
 /*
- * session_int.h - struct session, shared by session.c (device side) and
- * session_up.c (broker side and relay). Not for other modules.
+ * session_int.h - struct session and the calls between the files of one
+ * session: session.c, intake.c, uplink.c, bridge.c, session_judge.c (see
+ * session.h). Not for other modules: they use session.h.
  */
 #ifndef CB_SESSION_INT_H
 #define CB_SESSION_INT_H
 
 #include <stdbool.h>
 #include <stdint.h>
-#include <sys/queue.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -17,7 +17,9 @@
 #include "log.h"
 #include "mqtt.h"
 #include "reason.h"
+#include "registry.h"
 #include "relay.h"
+#include "runtime.h"
 #include "session.h"
 #include "tlsctx.h"
 #include "trust.h"
@@ -37,57 +39,66 @@
  * still being made; beyond this it is simply not read until then. */
 #define SESSION_HOLD_MAX (64u * 1024u)
 
+/* The two directions of the relay. */
+enum bridge_dir {
+	TO_BROKER = 0,
+	TO_DEVICE,
+};
+
 struct session {
 	unsigned magic;
 	enum session_state state;
 	uint64_t id;
-	struct server *srv;
+	struct runtime *rt;
 	struct gen *gen;
-	TAILQ_ENTRY(session) link;
+	struct registry_link reg;
 
 	struct conn *down;
 	struct conn *up;
 	struct event *timer;
 	char peer[64];
-	/* A handshake slot (admit.h), held until the CONNECT is whole. */
-	struct hslimit_key hs_key;
-	bool hs_held;
+	int64_t started_ms;
+	int64_t last_rx_ms;     /* last bytes from the device (monotonic) */
 
+	/* intake.c: the device, up to its CONNECT. */
+	struct hslimit_key hs_key;
+	bool hs_held;           /* owns a handshake slot (admit.h) */
 	struct trust_verdict verdict;
 	bool identified;        /* the handshake is done: log device=/ca= */
 	bool has_cert;
 	bool resumed;
-	struct tlsctx_upstream_seen up_seen;
-
 	uint8_t version;
 	uint16_t keepalive;     /* seconds; the broker's (v5) wins */
 	struct evbuffer *connect_pkt;
+
+	/* uplink.c: the broker connection. */
 	struct upstream_wait wait;
-	bool wait_active;
+	struct tlsctx_upstream_seen up_seen;
 	int64_t upstream_started_ms;
-	bool device_saw_broker; /* bytes from the broker reached the device */
 	int up_cert;            /* enum devcert_choice used upstream */
-	bool device_gone;       /* the device ended while UPSTREAM */
+	/* The device ended while the broker connection was being made: its
+	 * CONNECT (and will) still go, then its end follows. */
+	bool device_gone;
 	bool device_gone_error;
 
+	/* bridge.c: the relay. */
 	struct relay_dir to_broker;
 	struct relay_dir to_device;
+	bool device_saw_broker; /* bytes from the broker reached the device */
 
-	int64_t started_ms;
-	int64_t last_rx_ms;     /* last bytes from the device (monotonic) */
-
-	struct conn *draining;  /* the live side being flushed */
+	/* The end: DRAINING flushes `draining`, LINGER awaits its close. */
+	struct conn *draining;
 	enum reason drain_reason;
 	char drain_detail[320];
 	bool quiet_close;       /* the end was already logged by its cause */
 };
 
-TAILQ_HEAD(session_list, session);
-
 /* session.c */
 void session_set_state(struct session *s, enum session_state next);
 bool session_log_begin(struct session *s, struct log_line *l,
     enum log_level lvl, const char *event);
+void session_log_end(struct session *s, const char *event, enum reason why,
+    const char *detail);
 void session_arm(struct session *s, int64_t ms);
 void session_end(struct session *s, enum reason why, const char *detail);
 void session_drain(struct session *s, struct conn *live, enum reason why,
@@ -95,32 +106,41 @@ void session_drain(struct session *s, struct conn *live, enum reason why,
 void session_linger(struct session *s);
 void session_refuse_connack(struct session *s, uint8_t code, enum reason why,
     const char *detail);
+/* The callback of both of a session's conns (arg: the session). */
+void session_on_conn(struct conn *c, enum conn_event ev, void *arg);
+/* Whether the session is getting its broker connection (QUEUED or
+ * CONNECTING). */
+bool session_upstream_pending(const struct session *s);
+
+/* intake.c: the device side up to its CONNECT. */
+void intake_admitted(struct session *s);
+void intake_handshake_failed(struct session *s);
+void intake_read_connect(struct session *s);
 /* The CONNECT is whole (or the session ends): its handshake slot goes
  * back. */
-void session_handshake_over(struct session *s);
-
-void session_log_end(struct session *s, const char *event, enum reason why,
-    const char *detail);
-void session_handshake_failed(struct session *s);
-
+void intake_handshake_over(struct session *s);
 /* The identity proved by the device certificate, or NULL. */
-const char *session_identity(const struct session *s);
+const char *intake_identity(const struct session *s);
 
-/* session_connect.c: reads the first packet, which must be a whole, valid
- * CONNECT (WAIT_CONNECT). */
-void session_read_connect(struct session *s);
+/* uplink.c: the broker connection. */
+void uplink_begin(struct session *s);
+void uplink_ready(struct session *s);
+void uplink_failed(struct session *s);
+/* Ends the session for a broker that could not be used: one log line on
+ * the broker's side, then CONNACK "server unavailable" to the device. */
+void uplink_unavailable(struct session *s, const char *event,
+    enum reason why, const char *detail);
+void uplink_timeout(struct session *s);
+
+/* bridge.c: the relay both ways. */
+void bridge_pump(struct session *s, enum bridge_dir dir);
+void bridge_drained(struct session *s, struct conn *sink);
+void bridge_device_gone(struct session *s, bool error);
+void bridge_broker_gone(struct session *s, bool error);
+void bridge_keepalive(struct session *s);
 
 /* session_judge.c: a handshake begun under an older generation is judged
  * under the current one; false when it was refused (and ended). */
 bool session_judged_current(struct session *s);
-
-/* session_up.c */
-void session_log_connect(struct session *s, const struct mqtt_connect *c,
-    const struct mqtt_bytes *sent_id, const char *clientid_rule);
-void session_upstream_begin(struct session *s);
-void session_upstream_timer(struct session *s);
-void session_pump_to_broker(struct session *s);
-void session_sink_drained(struct session *s, struct conn *sink);
-void session_device_gone(struct session *s, bool error);
 
 #endif

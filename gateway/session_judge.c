@@ -7,7 +7,6 @@
 #include "clock.h"
 #include "gen.h"
 #include "metrics.h"
-#include "server.h"
 #include "session_int.h"
 #include "trust.h"
 
@@ -20,7 +19,7 @@
 bool
 session_judged_current(struct session *s)
 {
-	struct gen *now = server_gen(s->srv);
+	struct gen *now = s->rt->gen;
 	struct judge_verdict j;
 
 	if (now == s->gen || !now->cfg->gateway.rejudge) {
@@ -34,33 +33,22 @@ session_judged_current(struct session *s)
 	s->verdict.j.admitted = false;
 	s->verdict.j.reason = j.reason;
 	memcpy(s->verdict.j.detail, j.detail, sizeof(j.detail));
-	session_handshake_failed(s);
+	intake_handshake_failed(s);
 	return false;
-}
-
-struct session *
-session_list_first(struct session_list *list)
-{
-	return TAILQ_FIRST(list);
-}
-
-struct session *
-session_list_next(struct session *s)
-{
-	return TAILQ_NEXT(s, link);
 }
 
 bool
 session_rejudge(struct session *s, int64_t now)
 {
-	struct gen *cur = server_gen(s->srv);
+	struct gen *cur = s->rt->gen;
 	struct judge_verdict j;
 
 	/* A handshake in progress is judged under the current rules when
 	 * it completes (session_judged_current); a session without a
 	 * device certificate has nothing to judge. */
 	if (s->state == SESSION_HANDSHAKE || s->state == SESSION_DRAINING
-	    || s->state == SESSION_CLOSED || !s->has_cert
+	    || s->state == SESSION_LINGER || s->state == SESSION_CLOSED
+	    || !s->has_cert
 	    || s->verdict.chain.count == 0) {
 		return false;
 	}
@@ -70,7 +58,7 @@ session_rejudge(struct session *s, int64_t now)
 	}
 	/* The broker sees the connection drop without DISCONNECT, so it
 	 * publishes the device's will as for any lost device. */
-	metrics_revoked(server_metrics(s->srv), j.reason);
+	metrics_revoked(s->rt->metrics, j.reason);
 	session_log_end(s, "session-revoked", j.reason, j.detail);
 	s->quiet_close = true;
 	session_end(s, j.reason, j.detail);

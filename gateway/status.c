@@ -1,5 +1,5 @@
 /*
- * status.c - the /status document of the admin endpoint (see admin.h).
+ * status.c - the /status document of the admin endpoint (see status.h).
  *
  * What an operator asks when something is off: which configuration is in
  * force and since when, where certbridge listens, every certificate with
@@ -8,15 +8,16 @@
  */
 #include <string.h>
 
-#include "admin.h"
 #include "certinv.h"
+#include "certtime.h"
 #include "clock.h"
 #include "gen.h"
-#include "certtime.h"
 #include "jsonw.h"
 #include "listener.h"
-#include "server.h"
+#include "registry.h"
+#include "runtime.h"
 #include "sightings.h"
+#include "status.h"
 #include "upstream.h"
 #include "version.h"
 #include "watch.h"
@@ -33,9 +34,9 @@ status_days_left(struct jsonw *w, int64_t not_after, int64_t now)
 }
 
 static void
-status_listeners(struct jsonw *w, struct server *srv)
+status_listeners(struct jsonw *w, const struct runtime *rt)
 {
-	const struct listener_set *set = server_listeners(srv);
+	const struct listener_set *set = rt->listeners;
 	size_t n = set != NULL ? listener_set_count(set) : 0;
 
 	jsonw_key(w, "listeners");
@@ -55,11 +56,11 @@ status_listeners(struct jsonw *w, struct server *srv)
 }
 
 static void
-status_upstream(struct jsonw *w, struct server *srv, int64_t now)
+status_upstream(struct jsonw *w, const struct runtime *rt, int64_t now)
 {
-	const struct cfg *cfg = server_gen(srv)->cfg;
+	const struct cfg *cfg = rt->gen->cfg;
 	const struct watch_cert *chain;
-	size_t n = watch_chain(server_watch(srv), &chain);
+	size_t n = watch_chain(rt->watch, &chain);
 	char addr[300];
 
 	snprintf(addr, sizeof(addr), "%s:%s", cfg->upstream.address.host,
@@ -73,7 +74,7 @@ status_upstream(struct jsonw *w, struct server *srv, int64_t now)
 	jsonw_str(w, cfg->upstream.sni);
 	jsonw_raw(w, ",");
 	jsonw_key(w, "connect_queue");
-	jsonw_u64(w, upstream_queue_length(server_upstream(srv)));
+	jsonw_u64(w, upstream_queue_length(rt->upstream));
 	jsonw_raw(w, ",");
 	jsonw_key(w, "chain");
 	jsonw_raw(w, "[");
@@ -102,9 +103,9 @@ status_upstream(struct jsonw *w, struct server *srv, int64_t now)
 }
 
 static void
-status_certificates(struct jsonw *w, struct server *srv, int64_t now)
+status_certificates(struct jsonw *w, const struct runtime *rt, int64_t now)
 {
-	const struct certinv *inv = &server_gen(srv)->inv;
+	const struct certinv *inv = &rt->gen->inv;
 
 	jsonw_key(w, "certificates");
 	jsonw_raw(w, "[");
@@ -156,10 +157,10 @@ status_certificates(struct jsonw *w, struct server *srv, int64_t now)
 }
 
 static void
-status_cas(struct jsonw *w, struct server *srv, int64_t now)
+status_cas(struct jsonw *w, const struct runtime *rt, int64_t now)
 {
-	const struct cfg *cfg = server_gen(srv)->cfg;
-	struct sightings *seen = server_sightings(srv);
+	const struct cfg *cfg = rt->gen->cfg;
+	struct sightings *seen = rt->sightings;
 
 	jsonw_key(w, "cas");
 	jsonw_raw(w, "[");
@@ -198,10 +199,10 @@ status_cas(struct jsonw *w, struct server *srv, int64_t now)
 }
 
 void
-admin_status_json(struct server *srv, struct evbuffer *out)
+status_json(const struct runtime *rt, struct evbuffer *out)
 {
 	struct jsonw w = {0};
-	const struct gen *g = server_gen(srv);
+	const struct gen *g = rt->gen;
 	int64_t now = clock_wall_s();
 
 	jsonw_raw(&w, "{");
@@ -215,21 +216,21 @@ admin_status_json(struct server *srv, struct evbuffer *out)
 	jsonw_date(&w, g->loaded_at);
 	jsonw_raw(&w, ",");
 	jsonw_key(&w, "started_at");
-	jsonw_date(&w, server_started_at(srv));
+	jsonw_date(&w, rt->started_at);
 	jsonw_raw(&w, ",");
 	jsonw_key(&w, "config");
 	jsonw_str(&w, g->cfg->path);
 	jsonw_raw(&w, ",");
-	status_listeners(&w, srv);
+	status_listeners(&w, rt);
 	jsonw_raw(&w, ",");
 	jsonw_key(&w, "sessions");
-	jsonw_u64(&w, server_session_count(srv));
+	jsonw_u64(&w, registry_count(rt->sessions));
 	jsonw_raw(&w, ",");
-	status_upstream(&w, srv, now);
+	status_upstream(&w, rt, now);
 	jsonw_raw(&w, ",");
-	status_certificates(&w, srv, now);
+	status_certificates(&w, rt, now);
 	jsonw_raw(&w, ",");
-	status_cas(&w, srv, now);
+	status_cas(&w, rt, now);
 	jsonw_raw(&w, "}\n");
 	if (w.failed) {
 		evbuffer_add_printf(out, "{\"error\":\"out of memory\"}\n");

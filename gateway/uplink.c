@@ -1,0 +1,368 @@
+/*
+ * uplink.c - the broker side of a session: a place in the connect queue,
+ * TCP and TLS to the broker with the right client identity, the CONNECT
+ * sent first (see session.h).
+ *
+ * Every way the broker connection can fail before its CONNACK reaches the
+ * device becomes an MQTT answer the device understands (CONNACK "server
+ * unavailable") plus one log line that says exactly why; certbridge never
+ * answers anything else on the broker's behalf.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+#include <wolfssl/error-ssl.h>
+
+#include "clock.h"
+#include "devcert.h"
+#include "gen.h"
+#include "judge.h"
+#include "metrics.h"
+#include "parse.h"
+#include "session_int.h"
+#include "watch.h"
+#include "x509.h"
+
+static uint8_t
+uplink_unavailable_code(const struct session *s)
+{
+	return s->version == MQTT_V5 ? MQTT_RC_V5_SERVER_UNAVAILABLE
+	    : MQTT_CONNACK_V3_SERVER_UNAVAILABLE;
+}
+
+/*
+ * The broker could not be reached, refused the gateway, or did not answer
+ * in time: one line on the broker's side with the cause, then the device
+ * gets "server unavailable" and the session ends.
+ */
+void
+uplink_unavailable(struct session *s, const char *event,
+    enum reason why, const char *detail)
+{
+	struct log_line l;
+	const struct cfg *cfg = s->gen->cfg;
+
+	if (session_log_begin(s, &l, LOG_WARN, event)) {
+		log_str(&l, "side", "upstream");
+		log_strf(&l, "broker", "%s:%s", cfg->upstream.address.host,
+		    cfg->upstream.address.port);
+		log_str(&l, "reason", reason_slug(why));
+		log_str(&l, "detail", detail);
+		if (s->up_seen.chain[0] != '\0') {
+			log_str(&l, "chain", s->up_seen.chain);
+		}
+		log_end(&l);
+	}
+	if (s->device_saw_broker) {
+		/* Part of a broker answer is already with the device; a
+		 * CONNACK of ours would corrupt the stream. */
+		session_end(s, REASON_UPSTREAM_UNAVAILABLE, detail);
+		return;
+	}
+	session_refuse_connack(s, uplink_unavailable_code(s),
+	    REASON_UPSTREAM_UNAVAILABLE, detail);
+}
+
+/* Names the cause of a failed broker handshake in the operator's terms. */
+static enum reason
+uplink_tls_reason(struct session *s, char *detail, size_t cap)
+{
+	const struct cfg *cfg = s->gen->cfg;
+	int err = s->up_seen.err;
+	char what[256];
+
+	conn_describe(s->up, what, sizeof(what));
+	switch (judge_vclass(err)) {
+	case JUDGE_VC_UNKNOWN_ISSUER:
+		snprintf(detail, cap, "the broker's chain does not end in a "
+		    "root of [upstream] ca (%s): %s; if the cloud moved to a "
+		    "new root, add that root to [upstream] ca and reload",
+		    cfg->upstream.ca.path, judge_vcode_text(err));
+		return REASON_UNKNOWN_CA;
+	case JUDGE_VC_EXPIRED:
+		snprintf(detail, cap, "a certificate in the broker's chain has "
+		    "expired (depth %d); the cloud must renew it, or this "
+		    "gateway's clock is wrong", s->up_seen.err_depth);
+		return REASON_EXPIRED;
+	case JUDGE_VC_NOT_YET_VALID:
+		snprintf(detail, cap, "a certificate in the broker's chain is "
+		    "not yet valid (depth %d); check this gateway's clock",
+		    s->up_seen.err_depth);
+		return REASON_NOT_YET_VALID;
+	case JUDGE_VC_BAD_SIGNATURE:
+		snprintf(detail, cap, "a signature in the broker's chain does "
+		    "not verify (depth %d)", s->up_seen.err_depth);
+		return REASON_BAD_SIGNATURE;
+	default:
+		break;
+	}
+	if (conn_tls_error(s->up) == DOMAIN_NAME_MISMATCH
+	    || conn_tls_error(s->up) == IPADDR_MISMATCH) {
+		snprintf(detail, cap, "the broker's certificate is not valid "
+		    "for the name \"%s\"; set [upstream] sni to a DNS name in "
+		    "its certificate", cfg->upstream.sni);
+		return REASON_NAME_MISMATCH;
+	}
+	if (conn_peer_alert(s->up) >= 0) {
+		snprintf(detail, cap, "the broker refused the gateway: %s; "
+		    "check that the broker trusts [upstream] cert (%s) and "
+		    "accepts its TLS versions", what,
+		    cfg->upstream.cert.path ? cfg->upstream.cert.path
+		    : "none configured");
+		return REASON_PEER_REJECTED;
+	}
+	snprintf(detail, cap, "%s", what);
+	return REASON_PROTOCOL;
+}
+
+void
+uplink_failed(struct session *s)
+{
+	char detail[640];
+	enum reason why;
+
+	if (conn_failure(s->up) == CONN_FAIL_TLS) {
+		why = uplink_tls_reason(s, detail, sizeof(detail));
+		metrics_handshake(s->rt->metrics, METRICS_UPSTREAM, false,
+		    why);
+		uplink_unavailable(s, "handshake-failed", why, detail);
+		return;
+	}
+	conn_describe(s->up, detail, sizeof(detail));
+	if (s->state == SESSION_WAIT_CONNACK) {
+		strncat(detail, " (before CONNACK)", sizeof(detail)
+		    - strlen(detail) - 1);
+	}
+	uplink_unavailable(s, "upstream-failed",
+	    REASON_UPSTREAM_UNAVAILABLE, detail);
+}
+
+/* The broker must prove the name (or address) in [upstream] sni. SNI
+ * itself carries host names only [RFC 6066, 3]: an address is checked
+ * against the certificate's IP SANs and not sent. */
+static bool
+uplink_expect_name(WOLFSSL *ssl, const char *name)
+{
+	if (tlsctx_is_ip(name)) {
+		return true; /* checked after the handshake: uplink_ip_ok */
+	}
+	return wolfSSL_UseSNI(ssl, WOLFSSL_SNI_HOST_NAME, name,
+	    (unsigned short)strlen(name)) == WOLFSSL_SUCCESS
+	    && wolfSSL_check_domain_name(ssl, name) == WOLFSSL_SUCCESS;
+}
+
+/*
+ * An IP address in [upstream] sni must be an IP SAN of the broker's
+ * certificate. wolfSSL 5.5.4 skips its X509_VERIFY_PARAM address check
+ * whenever a verify callback is installed (ours records the chain), so the
+ * check is made here, on the verified leaf, before anything is sent.
+ */
+static bool
+uplink_ip_ok(struct session *s, WOLFSSL *ssl)
+{
+	const char *ip = s->gen->cfg->upstream.sni;
+	WOLFSSL_X509 *leaf;
+	bool ok;
+	char detail[320];
+
+	if (!tlsctx_is_ip(ip)) {
+		return true;
+	}
+	leaf = wolfSSL_get_peer_certificate(ssl);
+	ok = leaf != NULL && wolfSSL_X509_check_ip_asc(leaf, ip, 0) == 1;
+	if (leaf != NULL) {
+		wolfSSL_X509_free(leaf);
+	}
+	if (ok) {
+		return true;
+	}
+	snprintf(detail, sizeof(detail), "the broker's certificate is not "
+	    "valid for the address %s (no such IP SAN); set [upstream] sni to "
+	    "a name or address in its certificate", ip);
+	metrics_handshake(s->rt->metrics, METRICS_UPSTREAM, false,
+	    REASON_NAME_MISMATCH);
+	uplink_unavailable(s, "handshake-failed", REASON_NAME_MISMATCH,
+	    detail);
+	return false;
+}
+
+/* With device_certs, a device with its own pair connects upstream as
+ * itself; others keep the context's [upstream] cert. */
+static bool
+uplink_use_identity(struct session *s, WOLFSSL *ssl)
+{
+	struct devcert_paths paths;
+	char detail[PATH_MAX + 128];
+
+	s->up_cert = devcert_pick(s->gen->cfg, intake_identity(s), &paths);
+	if (s->up_cert != DEVCERT_DEVICE) {
+		return true;
+	}
+	if (wolfSSL_use_certificate_chain_file(ssl, paths.crt)
+	    != WOLFSSL_SUCCESS) {
+		snprintf(detail, sizeof(detail), "cannot use %s as this "
+		    "device's upstream certificate (PEM chain, leaf first)",
+		    paths.crt);
+	} else if (wolfSSL_use_PrivateKey_file(ssl, paths.key,
+	    WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS
+	    || wolfSSL_check_private_key(ssl) != WOLFSSL_SUCCESS) {
+		snprintf(detail, sizeof(detail), "%s is not the private key of "
+		    "%s", paths.key, paths.crt);
+	} else {
+		return true;
+	}
+	uplink_unavailable(s, "upstream-failed", REASON_BAD_CERT, detail);
+	return false;
+}
+
+static void
+uplink_fd(void *arg, int fd, const char *why)
+{
+	struct session *s;
+	const struct cfg *cfg;
+	WOLFSSL *ssl;
+
+	CB_CAST(s, arg, SESSION_MAGIC);
+	if (fd == UPSTREAM_TAKEN_OVER) {
+		/* Never at the broker, no CONNACK yet: the device is closed,
+		 * as a broker closes the older of two sessions of one client
+		 * id. */
+		metrics_refused(s->rt->metrics, REASON_TAKEOVER);
+		session_end(s, REASON_TAKEOVER, why);
+		return;
+	}
+	if (fd < 0) {
+		uplink_unavailable(s, "upstream-failed",
+		    REASON_UPSTREAM_UNAVAILABLE, why);
+		return;
+	}
+	cfg = s->gen->cfg;
+	session_set_state(s, SESSION_CONNECTING);
+	ssl = wolfSSL_new(s->gen->up_ctx);
+	if (ssl == NULL) {
+		int err = errno;
+
+		close(fd);
+		uplink_unavailable(s, "upstream-failed", REASON_INTERNAL,
+		    err == EMFILE || err == ENFILE ? "out of file descriptors "
+		    "(wolfSSL could not open /dev/urandom); raise the descriptor "
+		    "limit (LimitNOFILE) or lower [gateway] max_connections"
+		    : "out of memory");
+		return;
+	}
+	tlsctx_upstream_attach(ssl, &s->up_seen);
+	if (!uplink_use_identity(s, ssl)) {
+		wolfSSL_free(ssl);
+		close(fd);
+		return;
+	}
+	if (!uplink_expect_name(ssl, cfg->upstream.sni)
+	    || (cfg->upstream.alpn != NULL && wolfSSL_UseALPN(ssl,
+	    cfg->upstream.alpn, (unsigned)strlen(cfg->upstream.alpn),
+	    WOLFSSL_ALPN_FAILED_ON_MISMATCH) != WOLFSSL_SUCCESS)) {
+		wolfSSL_free(ssl);
+		close(fd);
+		uplink_unavailable(s, "upstream-failed", REASON_INTERNAL,
+		    "cannot set SNI, name check or ALPN on the connection");
+		return;
+	}
+	s->up = conn_new(s->rt->base, fd, ssl, true, session_on_conn, s);
+	if (s->up == NULL) {
+		uplink_unavailable(s, "upstream-failed", REASON_INTERNAL,
+		    "out of memory");
+		return;
+	}
+	metrics_connection(s->rt->metrics, METRICS_UPSTREAM, 1);
+	conn_start(s->up, true);
+}
+
+void
+uplink_begin(struct session *s)
+{
+	const struct cfg *cfg = s->gen->cfg;
+
+	session_set_state(s, SESSION_QUEUED);
+	s->upstream_started_ms = clock_mono_ms();
+	session_arm(s, cfg->upstream.connect_timeout_ms);
+	upstream_request(s->rt->upstream, &s->wait,
+	    &cfg->upstream.address, uplink_fd, s);
+	if (log_enabled(LOG_DEBUG)) {
+		struct log_line l;
+
+		session_log_begin(s, &l, LOG_DEBUG, "upstream-queued");
+		log_u64(&l, "queue", upstream_queue_length(
+		    s->rt->upstream));
+		log_end(&l);
+	}
+	/* Whatever the device sends meanwhile waits in its input buffer. */
+	bridge_pump(s, TO_BROKER);
+}
+
+/* The connection to the broker is up: the CONNECT goes first, then what
+ * the device sent while it waited, in order. */
+void
+uplink_ready(struct session *s)
+{
+	struct log_line l;
+	WOLFSSL *ssl = conn_ssl(s->up);
+
+	if (!uplink_ip_ok(s, ssl)) {
+		return;
+	}
+	if (session_log_begin(s, &l, LOG_DEBUG, "upstream-connected")) {
+		log_str(&l, "tls", wolfSSL_get_version(ssl));
+		log_str(&l, "client_cert", s->up_cert == DEVCERT_DEVICE
+		    ? "device" : s->up_cert == DEVCERT_SHARED ? "shared"
+		    : "none");
+		log_str(&l, "cipher", wolfSSL_get_cipher_name(ssl));
+		log_str(&l, "chain", s->up_seen.chain);
+		log_i64(&l, "ms", clock_mono_ms() - s->upstream_started_ms);
+		log_end(&l);
+	}
+	{
+		const struct parse_hostport *a = &s->gen->cfg->upstream.address;
+		char broker[300];
+
+		snprintf(broker, sizeof(broker), "%s:%s", a->host, a->port);
+		watch_upstream_chain(s->rt->watch, ssl, broker);
+	}
+	relay_count(&s->to_broker, MQTT_CONNECT,
+	    evbuffer_get_length(s->connect_pkt));
+	evbuffer_add_buffer(conn_output(s->up), s->connect_pkt);
+	evbuffer_free(s->connect_pkt);
+	s->connect_pkt = NULL;
+	metrics_handshake(s->rt->metrics, METRICS_UPSTREAM, true,
+	    REASON_NONE);
+	session_set_state(s, SESSION_WAIT_CONNACK);
+	if (s->device_gone) {
+		/* The device left while the broker connection was being
+		 * made: what it sent still goes, as on a direct connection. */
+		bridge_device_gone(s, s->device_gone_error);
+		return;
+	}
+	conn_set_reading(s->up, true);
+	conn_set_reading(s->down, true);
+	bridge_pump(s, TO_BROKER);
+	conn_flush(s->up);
+}
+
+/* No CONNACK within connect_timeout, at whichever stage. */
+void
+uplink_timeout(struct session *s)
+{
+	char detail[256], span[32];
+
+	parse_format_duration(s->gen->cfg->upstream.connect_timeout_ms, span,
+	    sizeof(span));
+	snprintf(detail, sizeof(detail), "no CONNACK from the broker within "
+	    "[upstream] connect_timeout (%s; stage: %s)", span,
+	    s->state == SESSION_QUEUED ? "waiting for a connect slot"
+	    : s->state == SESSION_CONNECTING ? "TCP/TLS connect"
+	    : "waiting for CONNACK");
+	uplink_unavailable(s, "upstream-failed", REASON_TIMEOUT, detail);
+}
