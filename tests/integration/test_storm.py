@@ -231,11 +231,13 @@ def test_broker_silent_until_connect_timeout(make_gateway, pki, tls, stage):
         mark = g.mark()
         elapsed = {}
 
-        def one(version):
-            elapsed[version] = connect_unavailable(g.port, pki.device(DEVICE), version,
+        # Two devices, one per version: one device connecting twice at
+        # once would rightly keep one place in the connect queue.
+        def one(version, device):
+            elapsed[version] = connect_unavailable(g.port, pki.device(device), version,
                                                    bound=timeout + 3)
 
-        in_parallel(one, [(v,) for v in VERSIONS])
+        in_parallel(one, list(zip(VERSIONS, (DEVICE, "dev-new-1"))))
         for version in VERSIONS:
             # The gateway waited for the broker (its clock starts when it
             # reads the CONNECT, after our TLS handshake): a behaviour bound.
