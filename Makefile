@@ -39,10 +39,13 @@ CB_LDFLAGS  := $(SANFLAGS)
 LDLIBS   := -lwolfssl -levent -linih
 
 # Include paths by folder, so that a layering mistake fails to compile:
-# common/ (and tools/, the fuzz targets, the tests of common/) see only
-# common/; gateway/ and its tests (test_gw_*) see gateway/ too.
-GATEWAY_SIDE := gateway/% tests/unit/test_gw_%
-includes = -Icommon $(if $(filter $(GATEWAY_SIDE),$(1)),-Igateway)
+# common/ (and the fuzz targets, the tests of common/) see only common/;
+# gateway/ and its tests (test_gw_*) see gateway/ too; tools/ and the test
+# of certbridge-diag's modules see tools/ too.
+GATEWAY_SIDE := gateway/% tests/unit/test_gw_% tests/unit/gw_%
+TOOLS_SIDE   := tools/% tests/unit/test_diag.c
+includes = -Icommon $(if $(filter $(GATEWAY_SIDE),$(1)),-Igateway) \
+           $(if $(filter $(TOOLS_SIDE),$(1)),-Itools)
 
 # The codec and value parsers take untrusted bytes: be strict about
 # silent integer narrowing there.
@@ -57,6 +60,11 @@ UNIT_SRC    := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN    := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 TOOL_SRC    := $(sort $(wildcard tools/certbridge-*.c))
 TOOL_BIN    := $(TOOL_SRC:tools/%.c=$(B)/%)
+# certbridge-diag's own steps (network, TLS, MQTT, text): linked into it and
+# its unit test only, so common/ keeps just what the gateway and the tools
+# share.
+DIAG_SRC    := $(sort $(wildcard tools/diag_*.c))
+DIAG_OBJ    := $(DIAG_SRC:%.c=$(B)/%.o)
 
 BINS := $(B)/certbridge $(TOOL_BIN)
 
@@ -96,6 +104,11 @@ $(B)/certbridge: $(B)/gateway/main.o $(B)/libgateway.a $(B)/libcommon.a
 $(B)/certbridge-%: $(B)/tools/certbridge-%.o $(B)/libcommon.a
 	$(CC) $(CB_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# A tool's private objects go before the archive, which resolves what they
+# use of common/.
+$(B)/certbridge-diag: $(B)/tools/certbridge-diag.o $(DIAG_OBJ) $(B)/libcommon.a
+	$(CC) $(CB_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 # Unit tests of common/ link common/ only; test_gw_* also link the gateway's
 # modules (everything but main.c).
 $(B)/tests/%: $(B)/tests/unit/%.o $(B)/libcommon.a
@@ -103,6 +116,18 @@ $(B)/tests/%: $(B)/tests/unit/%.o $(B)/libcommon.a
 	$(CC) $(CB_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
 $(B)/tests/test_gw_%: $(B)/tests/unit/test_gw_%.o $(B)/libgateway.a $(B)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CB_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+$(B)/tests/test_diag: $(B)/tests/unit/test_diag.o $(DIAG_OBJ) $(B)/libcommon.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CB_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+# The session's tests run it over the fake transport: gw_fake_conn.o comes
+# before the archive, so the archive's conn.o is never linked
+# (docs/architecture.md, "Seams").
+$(B)/tests/test_gw_session: $(B)/tests/unit/test_gw_session.o \
+		$(B)/tests/unit/gw_fake_conn.o $(B)/libgateway.a $(B)/libcommon.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CB_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
@@ -114,15 +139,18 @@ test: deps
 	@$(MAKE) --no-print-directory fuzz-run FUZZ_SECONDS=30
 	@echo "make test: all passed"
 
-# Real certificates and CRLs for the DER readers' and the judge's tests,
-# made afresh at every run (under a second) because their dates are relative
-# to now; the tests find them in CB_DER_FIXTURES.
+# Real certificates and CRLs for the DER readers' and the judge's tests, and
+# the lab PKI the session's tests load, made afresh at every run (about a
+# second) because their dates are relative to now; the tests find them in
+# CB_DER_FIXTURES.
 DER_FIXTURES := $(B)/tests/der-fixtures
 
 der-fixtures:
 	@rm -rf $(DER_FIXTURES) && mkdir -p $(DER_FIXTURES)
 	@$(PYTHON) tests/unit/gen_der_fixtures.py $(DER_FIXTURES)
 	@$(PYTHON) tests/unit/gen_judge_pki.py $(DER_FIXTURES)/judge
+	@$(PYTHON) tests/unit/gen_devstore_pki.py $(DER_FIXTURES)/devstore
+	@$(PYTHON) tools/mkpki.py lab $(DER_FIXTURES)/lab >/dev/null
 
 test-unit: $(UNIT_BIN) der-fixtures
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; \

@@ -38,21 +38,13 @@ certinv_error(struct certinv *inv, const char *fmt, ...)
 	va_list ap;
 	char **grown;
 	char *line;
-	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
+	line = cfg_vformat(fmt, ap);
 	va_end(ap);
-	if (n < 0) {
-		return false;
-	}
-	line = malloc((size_t)n + 1);
 	if (line == NULL) {
 		return false;
 	}
-	va_start(ap, fmt);
-	vsnprintf(line, (size_t)n + 1, fmt, ap);
-	va_end(ap);
 	grown = realloc(inv->errors, (inv->error_count + 1) * sizeof(*grown));
 	if (grown == NULL) {
 		free(line);

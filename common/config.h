@@ -35,11 +35,13 @@
 #ifndef CB_CONFIG_H
 #define CB_CONFIG_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "parse.h"
+#include "util.h"
 
 enum cfg_log_level {
 	CFG_LOG_ERROR = 0,
@@ -194,6 +196,9 @@ struct cfg_diag {
 void cfg_diag_add(struct cfg_diag *diag, bool is_error, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void cfg_diag_free(struct cfg_diag *diag);
+/* A formatted line in new memory (NULL when out of it), for lists of
+ * problems kept like diag's. */
+char *cfg_vformat(const char *fmt, va_list ap) CB_PRINTF(1, 0);
 /* Puts lines about path back in line order (stable) after later checks
  * appended theirs. */
 void cfg_diag_sort(struct cfg_diag *diag, const char *path);

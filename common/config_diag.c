@@ -25,12 +25,11 @@ struct cfg_pending {
 
 /* ------------------------------------------------------------ diagnostics */
 
-static char *vformat(const char *fmt, va_list ap) CB_PRINTF(1, 0);
 static char *prefixed(const char *prefix, const char *fmt, va_list ap)
     CB_PRINTF(2, 0);
 
-static char *
-vformat(const char *fmt, va_list ap)
+char *
+cfg_vformat(const char *fmt, va_list ap)
 {
 	va_list ap2;
 	char *s;
@@ -62,7 +61,7 @@ cfg_diag_add(struct cfg_diag *diag, bool is_error, const char *fmt, ...)
 		diag->errors++;
 	}
 	va_start(ap, fmt);
-	line = vformat(fmt, ap);
+	line = cfg_vformat(fmt, ap);
 	va_end(ap);
 	if (line == NULL) {
 		return;
@@ -136,7 +135,7 @@ prefixed(const char *prefix, const char *fmt, va_list ap)
 	char *body, *all;
 	size_t n;
 
-	body = vformat(fmt, ap);
+	body = cfg_vformat(fmt, ap);
 	if (body == NULL) {
 		return NULL;
 	}

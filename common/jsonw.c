@@ -41,6 +41,73 @@ jsonw_raw(struct jsonw *w, const char *text)
 	jsonw_put(w, text, strlen(text));
 }
 
+/* The comma before an element that is not its container's first. */
+static void
+jsonw_separate(struct jsonw *w)
+{
+	uint32_t bit;
+
+	if (w->depth == 0) {
+		return;
+	}
+	bit = 1u << w->depth;
+	if (w->has_item & bit) {
+		jsonw_put(w, ",", 1);
+	}
+	w->has_item |= bit;
+}
+
+/* Before a value: a key already separated it; in an array it is an
+ * element of its own. */
+static void
+jsonw_value(struct jsonw *w)
+{
+	if (w->after_key) {
+		w->after_key = false;
+		return;
+	}
+	jsonw_separate(w);
+}
+
+static void
+jsonw_open(struct jsonw *w, bool array)
+{
+	uint32_t bit;
+
+	jsonw_value(w);
+	if (w->depth == JSONW_MAX_DEPTH) {
+		w->failed = true;
+		return;
+	}
+	bit = 1u << ++w->depth;
+	w->has_item &= ~bit;
+	w->is_array = array ? w->is_array | bit : w->is_array & ~bit;
+	jsonw_put(w, array ? "[" : "{", 1);
+}
+
+void
+jsonw_obj(struct jsonw *w)
+{
+	jsonw_open(w, false);
+}
+
+void
+jsonw_arr(struct jsonw *w)
+{
+	jsonw_open(w, true);
+}
+
+void
+jsonw_end(struct jsonw *w)
+{
+	if (w->depth == 0) {
+		w->failed = true; /* more closed than opened: a bug */
+		return;
+	}
+	jsonw_put(w, w->is_array & (1u << w->depth) ? "]" : "}", 1);
+	w->depth--;
+}
+
 /* The length of the valid UTF-8 sequence at p, or 0 (overlong forms,
  * surrogates and code points above U+10FFFF are not valid). Never reads
  * past a NUL. */
@@ -79,8 +146,8 @@ jsonw_latin1(struct jsonw *w, unsigned char c)
 	jsonw_put(w, two, 2);
 }
 
-void
-jsonw_str(struct jsonw *w, const char *s)
+static void
+jsonw_quoted(struct jsonw *w, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)(s ? s : "");
 	char esc[8];
@@ -107,10 +174,27 @@ jsonw_str(struct jsonw *w, const char *s)
 }
 
 void
+jsonw_str(struct jsonw *w, const char *s)
+{
+	jsonw_value(w);
+	jsonw_quoted(w, s);
+}
+
+void
 jsonw_key(struct jsonw *w, const char *key)
 {
-	jsonw_str(w, key);
+	jsonw_separate(w);
+	jsonw_quoted(w, key);
 	jsonw_put(w, ":", 1);
+	w->after_key = true;
+}
+
+/* A number, literal or other bare token as a value. */
+static void
+jsonw_token(struct jsonw *w, const char *text)
+{
+	jsonw_value(w);
+	jsonw_raw(w, text);
 }
 
 void
@@ -119,7 +203,7 @@ jsonw_i64(struct jsonw *w, int64_t v)
 	char num[24];
 
 	snprintf(num, sizeof(num), "%" PRId64, v);
-	jsonw_raw(w, num);
+	jsonw_token(w, num);
 }
 
 void
@@ -128,13 +212,19 @@ jsonw_u64(struct jsonw *w, uint64_t v)
 	char num[24];
 
 	snprintf(num, sizeof(num), "%" PRIu64, v);
-	jsonw_raw(w, num);
+	jsonw_token(w, num);
 }
 
 void
 jsonw_bool(struct jsonw *w, bool v)
 {
-	jsonw_raw(w, v ? "true" : "false");
+	jsonw_token(w, v ? "true" : "false");
+}
+
+void
+jsonw_null(struct jsonw *w)
+{
+	jsonw_token(w, "null");
 }
 
 void
@@ -143,11 +233,39 @@ jsonw_date(struct jsonw *w, int64_t epoch)
 	char when[40];
 
 	if (epoch == 0) {
-		jsonw_raw(w, "null");
+		jsonw_null(w);
 		return;
 	}
 	parse_format_date(epoch, when, sizeof(when));
 	jsonw_str(w, when);
+}
+
+void
+jsonw_kstr(struct jsonw *w, const char *key, const char *s)
+{
+	jsonw_key(w, key);
+	jsonw_str(w, s);
+}
+
+void
+jsonw_ku64(struct jsonw *w, const char *key, uint64_t v)
+{
+	jsonw_key(w, key);
+	jsonw_u64(w, v);
+}
+
+void
+jsonw_kbool(struct jsonw *w, const char *key, bool v)
+{
+	jsonw_key(w, key);
+	jsonw_bool(w, v);
+}
+
+void
+jsonw_kdate(struct jsonw *w, const char *key, int64_t epoch)
+{
+	jsonw_key(w, key);
+	jsonw_date(w, epoch);
 }
 
 void

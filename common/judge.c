@@ -205,24 +205,24 @@ void
 judge_intermediate(WOLFSSL_X509 *cert, int code, struct judge_verdict *v)
 {
 	char subject[X509_NAME_LEN], when[40] = "?";
+	enum judge_vclass vc = judge_vclass(code);
 	int64_t at;
 
 	memset(v, 0, sizeof(*v));
 	v->ca_index = -1;
 	x509_subject(cert, subject);
-	switch (judge_vclass(code)) {
+	/* The date that failed, for the two date refusals. */
+	if ((vc == JUDGE_VC_EXPIRED && x509_not_after(cert, &at))
+	    || (vc == JUDGE_VC_NOT_YET_VALID && x509_not_before(cert, &at))) {
+		parse_format_date(at, when, sizeof(when));
+	}
+	switch (vc) {
 	case JUDGE_VC_EXPIRED:
-		if (x509_not_after(cert, &at)) {
-			parse_format_date(at, when, sizeof(when));
-		}
 		judge_refuse(v, REASON_EXPIRED, "intermediate CA %s in the "
 		    "device's chain expired on %s; renew the intermediate and "
 		    "reissue the chain file on the device", subject, when);
 		break;
 	case JUDGE_VC_NOT_YET_VALID:
-		if (x509_not_before(cert, &at)) {
-			parse_format_date(at, when, sizeof(when));
-		}
 		judge_refuse(v, REASON_NOT_YET_VALID, "intermediate CA %s in "
 		    "the device's chain is valid only from %s; check the clock "
 		    "of the machine that issued it", subject, when);
@@ -232,7 +232,7 @@ judge_intermediate(WOLFSSL_X509 *cert, int code, struct judge_verdict *v)
 		    subject);
 		break;
 	default:
-		judge_refuse(v, judge_vclass_reason(judge_vclass(code)),
+		judge_refuse(v, judge_vclass_reason(vc),
 		    "intermediate CA %s: %s", subject, judge_vcode_text(code));
 		break;
 	}

@@ -16,6 +16,7 @@
 #include <wolfssl/openssl/evp.h>
 #include <wolfssl/openssl/pem.h>
 #include <wolfssl/openssl/x509v3.h>
+#include <wolfssl/wolfcrypt/asn_public.h>
 #include <wolfssl/wolfcrypt/coding.h>
 
 #include "util.h"
@@ -27,8 +28,9 @@
 static const char pem_begin[] = "-----BEGIN CERTIFICATE-----";
 static const char pem_end[] = "-----END CERTIFICATE-----";
 
-static char *
-x509_read_all(const char *path, size_t *len, char why[X509_WHY_LEN])
+char *
+x509_read_file(const char *path, size_t *len, struct stat *file,
+    char why[X509_WHY_LEN])
 {
 	FILE *f;
 	struct stat st;
@@ -68,6 +70,9 @@ x509_read_all(const char *path, size_t *len, char why[X509_WHY_LEN])
 		return NULL;
 	}
 	fclose(f);
+	if (file != NULL) {
+		*file = st;
+	}
 	return buf;
 }
 
@@ -99,23 +104,36 @@ x509_count_pem_blocks(const char *buf)
 bool
 x509_load_file(const char *path, struct x509_list *out, char why[X509_WHY_LEN])
 {
-	size_t len = 0, total, index = 0;
+	size_t len = 0;
 	char *buf;
+	bool ok;
+
+	out->certs = NULL;
+	out->count = 0;
+	buf = x509_read_file(path, &len, NULL, why);
+	if (buf == NULL) {
+		return false;
+	}
+	ok = x509_load_buffer(path, buf, len, out, why);
+	free(buf);
+	return ok;
+}
+
+bool
+x509_load_buffer(const char *path, const char *buf, size_t len,
+    struct x509_list *out, char why[X509_WHY_LEN])
+{
+	size_t total, index = 0;
 	const char *p;
 	WOLFSSL_X509 *cert;
 
 	out->certs = NULL;
 	out->count = 0;
-	buf = x509_read_all(path, &len, why);
-	if (buf == NULL) {
-		return false;
-	}
 	total = x509_count_pem_blocks(buf);
 	if (total == 0) {
 		/* No PEM armour: a DER file holds exactly one certificate. */
-		cert = wolfSSL_X509_load_certificate_buffer((unsigned char *)buf,
-		    (int)len, WOLFSSL_FILETYPE_ASN1);
-		free(buf);
+		cert = wolfSSL_X509_load_certificate_buffer(
+		    (const unsigned char *)buf, (int)len, WOLFSSL_FILETYPE_ASN1);
 		if (cert == NULL) {
 			snprintf(why, X509_WHY_LEN, "\"%s\" holds no "
 			    "certificate (no PEM \"BEGIN CERTIFICATE\" block, "
@@ -156,10 +174,8 @@ x509_load_file(const char *path, struct x509_list *out, char why[X509_WHY_LEN])
 		}
 		p = end;
 	}
-	free(buf);
 	return true;
 fail:
-	free(buf);
 	x509_list_free(out);
 	return false;
 }
@@ -197,7 +213,7 @@ x509_read_key(const char *path, char why[X509_WHY_LEN])
 	size_t len = 0;
 	char *buf;
 
-	buf = x509_read_all(path, &len, why);
+	buf = x509_read_file(path, &len, NULL, why);
 	if (buf == NULL) {
 		return NULL;
 	}
@@ -275,10 +291,11 @@ x509_sign_verify(WOLFSSL_EVP_PKEY *key, WOLFSSL_EVP_PKEY *pub)
  * throwaway context loads the pair and wolfSSL's own check judges it (it
  * compares the key types, and Ed25519 keys themselves). That check passes
  * any EC key with any EC certificate in 5.5.4, which is why EC and RSA
- * never come here. */
+ * never come here. The key is the file key_path, or der when given. */
 static bool
 x509_key_matches_ctx(WOLFSSL_X509 *cert, const char *key_path,
-    const char *subject, char why[X509_WHY_LEN])
+    const unsigned char *der, size_t der_len, const char *subject,
+    char why[X509_WHY_LEN])
 {
 	WOLFSSL_CTX *ctx;
 	bool ok = false;
@@ -291,10 +308,12 @@ x509_key_matches_ctx(WOLFSSL_X509 *cert, const char *key_path,
 	if (wolfSSL_CTX_use_certificate(ctx, cert) != WOLFSSL_SUCCESS) {
 		snprintf(why, X509_WHY_LEN, "the certificate %s cannot be used "
 		    "as a TLS identity (unsupported key type?)", subject);
-	} else if (wolfSSL_CTX_use_PrivateKey_file(ctx, key_path,
+	} else if (der != NULL ? wolfSSL_CTX_use_PrivateKey_buffer(ctx, der,
+	    (long)der_len, WOLFSSL_FILETYPE_ASN1) != WOLFSSL_SUCCESS
+	    : (wolfSSL_CTX_use_PrivateKey_file(ctx, key_path,
 	    WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS
 	    && wolfSSL_CTX_use_PrivateKey_file(ctx, key_path,
-	    WOLFSSL_FILETYPE_ASN1) != WOLFSSL_SUCCESS) {
+	    WOLFSSL_FILETYPE_ASN1) != WOLFSSL_SUCCESS)) {
 		snprintf(why, X509_WHY_LEN, "\"%s\" is not a readable private "
 		    "key (PEM or DER, unencrypted)", key_path);
 	} else if (wolfSSL_CTX_check_private_key(ctx) != WOLFSSL_SUCCESS) {
@@ -307,44 +326,139 @@ x509_key_matches_ctx(WOLFSSL_X509 *cert, const char *key_path,
 	return ok;
 }
 
+/* The proof itself, once both keys are read. */
+static bool
+x509_key_proof(WOLFSSL_EVP_PKEY *key, WOLFSSL_EVP_PKEY *pub,
+    const char *key_path, const char *subject, char why[X509_WHY_LEN])
+{
+	if (wolfSSL_EVP_PKEY_id(key) != wolfSSL_EVP_PKEY_id(pub)) {
+		snprintf(why, X509_WHY_LEN, "the private key \"%s\" is %s key, "
+		    "but the certificate %s holds %s key", key_path,
+		    x509_key_type(key), subject, x509_key_type(pub));
+		return false;
+	}
+	if (!x509_sign_verify(key, pub)) {
+		snprintf(why, X509_WHY_LEN, "the private key \"%s\" does not "
+		    "belong to the certificate %s", key_path, subject);
+		return false;
+	}
+	return true;
+}
+
 /*
+ * The proof for a key already read (NULL when reading it failed, with why
+ * saying how); der and der_len are its bytes when the caller has them,
+ * for the fallback through a TLS context. Frees key.
+ *
  * wolfSSL_CTX_check_private_key() cannot be the proof: in 5.5.4 it accepts
  * the EC key of any other certificate (even on another curve), so a
  * gateway would start with a key its TLS handshakes then fail with. A
  * signature made with the key that verifies with the certificate's public
  * key proves the pair for RSA and EC alike.
  */
-bool
-x509_key_matches(WOLFSSL_X509 *cert, const char *key_path,
-    char why[X509_WHY_LEN])
+static bool
+x509_prove(WOLFSSL_X509 *cert, const char *key_path, WOLFSSL_EVP_PKEY *key,
+    const unsigned char *der, size_t der_len, char why[X509_WHY_LEN])
 {
 	char subject[X509_NAME_LEN];
-	WOLFSSL_EVP_PKEY *pub, *key;
-	bool ok = false;
+	WOLFSSL_EVP_PKEY *pub;
+	bool ok;
 
 	x509_subject(cert, subject);
 	pub = wolfSSL_X509_get_pubkey(cert);
 	if (pub == NULL) {
-		return x509_key_matches_ctx(cert, key_path, subject, why);
+		if (key != NULL) {
+			wolfSSL_EVP_PKEY_free(key);
+		}
+		return x509_key_matches_ctx(cert, key_path, der, der_len,
+		    subject, why);
 	}
-	key = x509_read_key(key_path, why);
-	if (key == NULL) {
-		wolfSSL_EVP_PKEY_free(pub);
-		return false;
+	ok = key != NULL && x509_key_proof(key, pub, key_path, subject, why);
+	if (key != NULL) {
+		wolfSSL_EVP_PKEY_free(key);
 	}
-	if (wolfSSL_EVP_PKEY_id(key) != wolfSSL_EVP_PKEY_id(pub)) {
-		snprintf(why, X509_WHY_LEN, "the private key \"%s\" is %s key, "
-		    "but the certificate %s holds %s key", key_path,
-		    x509_key_type(key), subject, x509_key_type(pub));
-	} else if (!x509_sign_verify(key, pub)) {
-		snprintf(why, X509_WHY_LEN, "the private key \"%s\" does not "
-		    "belong to the certificate %s", key_path, subject);
-	} else {
-		ok = true;
-	}
-	wolfSSL_EVP_PKEY_free(key);
 	wolfSSL_EVP_PKEY_free(pub);
 	return ok;
+}
+
+bool
+x509_key_matches(WOLFSSL_X509 *cert, const char *key_path,
+    char why[X509_WHY_LEN])
+{
+	return x509_prove(cert, key_path, x509_read_key(key_path, why), NULL,
+	    0, why);
+}
+
+/* Whether needle occurs in the first len bytes of buf (DER may hold NULs,
+ * so strstr cannot tell). */
+static bool
+x509_has(const char *buf, size_t len, const char *needle)
+{
+	size_t n = strlen(needle);
+
+	for (size_t i = 0; i + n <= len; i++) {
+		if (buf[i] == needle[0] && memcmp(buf + i, needle, n) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+bool
+x509_key_der(const char *key_path, const char *buf, size_t len,
+    unsigned char **der, size_t *der_len, char why[X509_WHY_LEN])
+{
+	int n;
+
+	*der = NULL;
+	*der_len = 0;
+	if (len == 0 || len > X509_FILE_MAX) {
+		snprintf(why, X509_WHY_LEN, "\"%s\" is not a readable private "
+		    "key (PEM or DER, unencrypted)", key_path);
+		return false;
+	}
+	/* Base64 is longer than what it encodes: len bytes always hold
+	 * the DER. */
+	*der = malloc(len);
+	if (*der == NULL) {
+		snprintf(why, X509_WHY_LEN, "out of memory reading \"%s\"",
+		    key_path);
+		return false;
+	}
+	if (!x509_has(buf, len, "-----BEGIN")) {
+		memcpy(*der, buf, len);
+		*der_len = len;
+		return true;
+	}
+	n = wc_KeyPemToDer((const unsigned char *)buf, (int)len, *der,
+	    (int)len, NULL);
+	if (n <= 0) {
+		explicit_bzero(*der, len);
+		CB_FREE(*der);
+		snprintf(why, X509_WHY_LEN, "\"%s\" is not a readable private "
+		    "key (PEM or DER, unencrypted)%s", key_path,
+		    x509_has(buf, len, "ENCRYPTED") ? ": it is "
+		    "encrypted; certbridge needs it unencrypted (mode 0600)"
+		    : "");
+		return false;
+	}
+	*der_len = (size_t)n;
+	return true;
+}
+
+bool
+x509_key_matches_der(WOLFSSL_X509 *cert, const char *key_path,
+    const unsigned char *der, size_t der_len, char why[X509_WHY_LEN])
+{
+	const unsigned char *p = der;
+	WOLFSSL_EVP_PKEY *key;
+
+	key = wolfSSL_d2i_AutoPrivateKey(NULL, &p, (long)der_len);
+	if (key == NULL) {
+		snprintf(why, X509_WHY_LEN, "\"%s\" is not a readable private "
+		    "key (PEM or DER, unencrypted)", key_path);
+	}
+	return x509_prove(cert, key_path, key, der, der_len, why);
 }
 
 static void
@@ -527,7 +641,7 @@ x509_crl_read(const char *path, struct x509_crl_file *out,
 	char *buf;
 
 	memset(out, 0, sizeof(*out));
-	buf = x509_read_all(path, &len, why);
+	buf = x509_read_file(path, &len, NULL, why);
 	if (buf == NULL) {
 		return false;
 	}

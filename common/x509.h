@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/stat.h>
+
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 
@@ -32,6 +34,18 @@ bool x509_load_file(const char *path, struct x509_list *out,
     char why[X509_WHY_LEN]);
 void x509_list_free(struct x509_list *list);
 
+/* The whole of a certificate or key file (a regular file of at most
+ * 4 MiB), NUL-terminated after len bytes; file (when not NULL) gets the
+ * fstat of the very file read, so a caller can tell later whether it
+ * changed. NULL with why filled on failure; free() the result. */
+char *x509_read_file(const char *path, size_t *len, struct stat *file,
+    char why[X509_WHY_LEN]);
+
+/* x509_load_file on bytes already read (buf NUL-terminated after len, as
+ * x509_read_file gives them); path only names them in why. */
+bool x509_load_buffer(const char *path, const char *buf, size_t len,
+    struct x509_list *out, char why[X509_WHY_LEN]);
+
 /* Checks that the private key at key_path (PEM or DER, unencrypted)
  * parses and belongs to cert: for RSA and EC keys a signature made with it
  * must verify with cert's public key (wolfSSL_CTX_check_private_key passes
@@ -39,6 +53,18 @@ void x509_list_free(struct x509_list *list);
  * and the certificate's subject. */
 bool x509_key_matches(WOLFSSL_X509 *cert, const char *key_path,
     char why[X509_WHY_LEN]);
+
+/* The private key in buf (the bytes of key_path: PEM of any kind wolfSSL
+ * reads, or DER) as the DER wolfSSL loads with WOLFSSL_FILETYPE_ASN1, in
+ * *der (malloc'd, *der_len bytes). False with why filled when it is
+ * neither (an encrypted key is named so). */
+bool x509_key_der(const char *key_path, const char *buf, size_t len,
+    unsigned char **der, size_t *der_len, char why[X509_WHY_LEN]);
+
+/* x509_key_matches on a DER key (from x509_key_der): the proof is made on
+ * the very bytes a caller will later hand to wolfSSL. */
+bool x509_key_matches_der(WOLFSSL_X509 *cert, const char *key_path,
+    const unsigned char *der, size_t der_len, char why[X509_WHY_LEN]);
 
 /* "/CN=Device CA 2019/O=Acme" style one-line names. */
 void x509_subject(WOLFSSL_X509 *cert, char out[X509_NAME_LEN]);

@@ -61,10 +61,7 @@ struct conn {
 	bool kick;             /* report buffered input even if nothing new came */
 	bool finishing;        /* our side is closed; reading only to see EOF */
 
-	enum conn_fail fail;
-	int tls_err;
-	int sys_err;
-	int alert;
+	struct conn_failure fail;
 };
 
 static void conn_on_event(evutil_socket_t fd, short what, void *arg);
@@ -85,7 +82,7 @@ conn_new(struct event_base *base, int fd, WOLFSSL *ssl, bool is_client,
 	c->is_client = is_client;
 	c->cb = cb;
 	c->arg = arg;
-	c->alert = -1;
+	c->fail.alert = -1;
 	c->ev_read = event_new(base, fd, EV_READ | EV_PERSIST, conn_on_event,
 	    c);
 	c->ev_write = event_new(base, fd, EV_WRITE | EV_PERSIST, conn_on_event,
@@ -192,12 +189,12 @@ conn_fail(struct conn *c, enum conn_fail kind, int tls_err, int sys_err)
 	WOLFSSL_ALERT_HISTORY h;
 
 	c->state = CONN_FAILED;
-	c->fail = kind;
-	c->tls_err = tls_err;
-	c->sys_err = sys_err;
+	c->fail.kind = kind;
+	c->fail.tls_error = tls_err;
+	c->fail.sys_error = sys_err;
 	if (c->ssl != NULL && wolfSSL_get_alert_history(c->ssl, &h)
 	    == WOLFSSL_SUCCESS && h.last_rx.code > 0) {
-		c->alert = h.last_rx.code;
+		c->fail.alert = h.last_rx.code;
 	}
 	conn_update(c);
 	c->cb(c, CONN_EV_ERROR, c->arg);
@@ -228,6 +225,21 @@ conn_handshake(struct conn *c)
 	conn_update(c);
 }
 
+/* TCP is up: plain TCP is open at once (reported from right here), TLS
+ * begins its handshake. */
+static void
+conn_tcp_up(struct conn *c)
+{
+	if (c->ssl == NULL) {
+		c->state = CONN_OPEN;
+		conn_update(c);
+		c->cb(c, CONN_EV_HANDSHAKE_DONE, c->arg);
+		return;
+	}
+	c->state = CONN_HANDSHAKING;
+	conn_handshake(c);
+}
+
 static void
 conn_connected(struct conn *c)
 {
@@ -241,14 +253,7 @@ conn_connected(struct conn *c)
 		conn_fail(c, CONN_FAIL_CONNECT, 0, err);
 		return;
 	}
-	if (c->ssl == NULL) {
-		c->state = CONN_OPEN;
-		conn_update(c);
-		c->cb(c, CONN_EV_HANDSHAKE_DONE, c->arg);
-		return;
-	}
-	c->state = CONN_HANDSHAKING;
-	conn_handshake(c);
+	conn_tcp_up(c);
 }
 
 /* Reads one chunk into the input buffer. Returns bytes read, 0 for "no
@@ -469,14 +474,7 @@ conn_start(struct conn *c, bool connecting)
 		conn_update(c);
 		return;
 	}
-	if (c->ssl == NULL) {
-		c->state = CONN_OPEN;
-		conn_update(c);
-		c->cb(c, CONN_EV_HANDSHAKE_DONE, c->arg);
-		return;
-	}
-	c->state = CONN_HANDSHAKING;
-	conn_handshake(c);
+	conn_tcp_up(c);
 }
 
 struct evbuffer *
@@ -555,72 +553,49 @@ conn_finish(struct conn *c)
 	return true;
 }
 
-bool
-conn_eof(const struct conn *c)
-{
-	return c->eof;
-}
-
 WOLFSSL *
 conn_ssl(struct conn *c)
 {
 	return c->ssl;
 }
 
-enum conn_fail
+const struct conn_failure *
 conn_failure(const struct conn *c)
 {
-	return c->fail;
-}
-
-int
-conn_tls_error(const struct conn *c)
-{
-	return c->tls_err;
-}
-
-int
-conn_sys_error(const struct conn *c)
-{
-	return c->sys_err;
-}
-
-int
-conn_peer_alert(const struct conn *c)
-{
-	return c->alert;
+	return &c->fail;
 }
 
 void
 conn_describe(const struct conn *c, char *out, size_t cap)
 {
+	const struct conn_failure *f = &c->fail;
 	char tls[WOLFSSL_MAX_ERROR_SZ];
 
-	switch (c->fail) {
+	switch (f->kind) {
 	case CONN_FAIL_NONE:
 		snprintf(out, cap, c->eof ? "peer closed the connection"
 		    : "no error");
 		break;
 	case CONN_FAIL_CONNECT:
 		snprintf(out, cap, "TCP connect failed: %s",
-		    strerror(c->sys_err));
+		    strerror(f->sys_error));
 		break;
 	case CONN_FAIL_IO:
-		snprintf(out, cap, "socket error: %s", strerror(c->sys_err));
+		snprintf(out, cap, "socket error: %s", strerror(f->sys_error));
 		break;
 	case CONN_FAIL_TLS:
-		wolfSSL_ERR_error_string_n((unsigned long)c->tls_err, tls,
+		wolfSSL_ERR_error_string_n((unsigned long)f->tls_error, tls,
 		    sizeof(tls));
-		if (c->alert >= 0) {
+		if (f->alert >= 0) {
 			snprintf(out, cap, "TLS error %d (%s); peer sent alert "
-			    "\"%s\"", c->tls_err, tls,
-			    wolfSSL_alert_desc_string_long(c->alert));
-		} else if (c->tls_err == WOLFSSL_ERROR_SYSCALL
-		    || c->tls_err == SOCKET_ERROR_E) {
+			    "\"%s\"", f->tls_error, tls,
+			    wolfSSL_alert_desc_string_long(f->alert));
+		} else if (f->tls_error == WOLFSSL_ERROR_SYSCALL
+		    || f->tls_error == SOCKET_ERROR_E) {
 			snprintf(out, cap, "TLS error %d: connection reset (%s)",
-			    c->tls_err, strerror(c->sys_err));
+			    f->tls_error, strerror(f->sys_error));
 		} else {
-			snprintf(out, cap, "TLS error %d (%s)", c->tls_err, tls);
+			snprintf(out, cap, "TLS error %d (%s)", f->tls_error, tls);
 		}
 		break;
 	}

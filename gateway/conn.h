@@ -48,6 +48,14 @@ enum conn_fail {
 	CONN_FAIL_IO,        /* read/write errno */
 };
 
+/* How a conn failed, for the reason its owner logs. */
+struct conn_failure {
+	enum conn_fail kind;
+	int tls_error;   /* wolfSSL error code (0 when none) */
+	int sys_error;   /* errno (0 when the peer simply closed) */
+	int alert;       /* the last TLS alert the peer sent, or -1 */
+};
+
 typedef void (*conn_cb)(struct conn *c, enum conn_event ev, void *arg);
 
 /* Takes ownership of fd (non-blocking) and ssl (NULL for plain TCP). A
@@ -85,15 +93,8 @@ void conn_notify_drained(struct conn *c, size_t mark);
  * open). */
 bool conn_finish(struct conn *c);
 
-bool conn_eof(const struct conn *c);
 WOLFSSL *conn_ssl(struct conn *c);
-enum conn_fail conn_failure(const struct conn *c);
-/* wolfSSL error code of the failure (0 when none). */
-int conn_tls_error(const struct conn *c);
-/* errno of the failure (0 when the peer simply closed). */
-int conn_sys_error(const struct conn *c);
-/* The last TLS alert the peer sent during the failure, or -1. */
-int conn_peer_alert(const struct conn *c);
+const struct conn_failure *conn_failure(const struct conn *c);
 
 /* One sentence for the log: "TCP connect: Connection refused",
  * "TLS error -188: ...", "peer sent alert unknown_ca". */

@@ -7,11 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <sys/stat.h>
 
 #include "devcert.h"
+#include "gen.h"
 #include "util.h"
 
 bool
@@ -47,30 +47,23 @@ devcert_fallback(const struct cfg *cfg)
 }
 
 enum devcert_choice
-devcert_pick(const struct cfg *cfg, const char *identity,
-    struct devcert_paths *paths)
+devcert_pick(const struct gen *g, const char *identity,
+    const struct devstore_pair **pair)
 {
-	const char *dir = cfg->upstream.device_certs.path;
-	int a, b;
+	const struct cfg *cfg = g->cfg;
 
-	if (dir == NULL || identity == NULL || identity[0] == '\0') {
+	*pair = NULL;
+	if (cfg->upstream.device_certs.path == NULL || identity == NULL
+	    || identity[0] == '\0') {
 		return devcert_fallback(cfg);
 	}
+	/* Checked before the lookup too: an identity that could not be a
+	 * file name is refused, never matched. */
 	if (!devcert_identity_safe(identity)) {
 		return DEVCERT_UNSAFE;
 	}
-	a = snprintf(paths->crt, sizeof(paths->crt), "%s/%s.crt", dir,
-	    identity);
-	b = snprintf(paths->key, sizeof(paths->key), "%s/%s.key", dir,
-	    identity);
-	if (a < 0 || b < 0 || (size_t)a >= sizeof(paths->crt)
-	    || (size_t)b >= sizeof(paths->key)) {
-		return DEVCERT_UNSAFE;
-	}
-	if (access(paths->crt, R_OK) == 0 && access(paths->key, R_OK) == 0) {
-		return DEVCERT_DEVICE;
-	}
-	return devcert_fallback(cfg);
+	*pair = devstore_find(g->devstore, identity);
+	return *pair != NULL ? DEVCERT_DEVICE : devcert_fallback(cfg);
 }
 
 static int

@@ -5,15 +5,17 @@
  * <identity>.crt and <identity>.key in that folder connects upstream as
  * itself; every other device uses [upstream] cert/key. The identity comes
  * from a certificate, but it is still text from outside: it is checked
- * before it becomes part of a path.
+ * before it is looked up, as it names files (docs/configuration.md).
  */
 #ifndef CB_DEVCERT_H
 #define CB_DEVCERT_H
 
-#include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 
-#include "config.h"
+#include "devstore.h"
+
+struct gen;
 
 /* Longest identity used in a file name. */
 #define DEVCERT_IDENTITY_MAX 128
@@ -26,15 +28,11 @@ enum devcert_choice {
 	DEVCERT_UNSAFE,     /* the identity cannot be a file name */
 };
 
-struct devcert_paths {
-	char crt[PATH_MAX];
-	char key[PATH_MAX];
-};
-
-/* Decides for a device with identity (NULL or "" when it has none); fills
- * paths for DEVCERT_DEVICE. */
-enum devcert_choice devcert_pick(const struct cfg *cfg, const char *identity,
-    struct devcert_paths *paths);
+/* Decides for a device with identity (NULL or "" when it has none) under
+ * generation g; *pair is the device's pair for DEVCERT_DEVICE (NULL
+ * otherwise), from the pairs proven when g loaded: no file is looked at. */
+enum devcert_choice devcert_pick(const struct gen *g, const char *identity,
+    const struct devstore_pair **pair);
 
 /* Whether identity is safe as a file name: 1..DEVCERT_IDENTITY_MAX bytes
  * of letters, digits and . _ - @ :, not starting with a dot. */

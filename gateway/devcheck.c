@@ -1,157 +1,226 @@
 /*
- * devcheck.c - device_certs pairs checked at load (see devcheck.h).
+ * devcheck.c - device_certs pairs read and checked at load (see
+ * devcheck.h).
  *
  * The proof costs a signature and its verification, about a millisecond a
- * pair on this wolfSSL build: a folder of 10,000 devices would stall every
- * reload (the loop waits for it) for ten seconds. So a pair proven once is
- * remembered by the identity of its two files (device, inode, size and
- * ctime, which no one can set back), and a reload proves again only the
- * pairs whose files changed. The memory holds the pairs proven by the last
- * load only, so it stays the size of the folder.
+ * pair on this wolfSSL build, and slow storage adds its own time per file:
+ * a folder of 10,000 devices would stall every reload (the loop waits for
+ * it) for ten seconds or more. So the pairs of the last load are kept with
+ * the identity of their two files (device, inode, size and ctime), and a
+ * reload reads and proves again only the pairs whose files changed; the
+ * others are shared with the previous store, not copied. What is kept is
+ * the last load's store (and the stores of generations still in use), so
+ * it stays the size of the folder.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <sys/stat.h>
 
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+
 #include "devcert.h"
 #include "devcheck.h"
 #include "util.h"
 #include "x509.h"
 
-struct devcheck_file {
-	dev_t dev;
-	ino_t ino;
-	off_t size;
-	time_t ctime_s;
-	long ctime_ns;
+/* The last run's pairs, the starting point of the next run (generations
+ * hold their own references). */
+static struct devstore *last;
+
+/* One run: the store being filled, and a context on which each new pair
+ * is loaded the way a session will load it. */
+struct devcheck_load {
+	const struct cfg *cfg;
+	struct cfg_diag *diag;
+	struct devstore *next;
+	WOLFSSL_CTX *ctx;
 };
-
-struct devcheck_pair {
-	struct devcheck_file crt, key;
-};
-
-static struct devcheck_pair *proven;
-static size_t proven_count;
-
-static int
-devcheck_cmp_file(const struct devcheck_file *a, const struct devcheck_file *b)
-{
-	if (a->dev != b->dev) {
-		return a->dev < b->dev ? -1 : 1;
-	}
-	if (a->ino != b->ino) {
-		return a->ino < b->ino ? -1 : 1;
-	}
-	if (a->size != b->size) {
-		return a->size < b->size ? -1 : 1;
-	}
-	if (a->ctime_s != b->ctime_s) {
-		return a->ctime_s < b->ctime_s ? -1 : 1;
-	}
-	return a->ctime_ns < b->ctime_ns ? -1 : a->ctime_ns > b->ctime_ns;
-}
-
-static int
-devcheck_cmp(const void *pa, const void *pb)
-{
-	const struct devcheck_pair *a = pa, *b = pb;
-	int c = devcheck_cmp_file(&a->crt, &b->crt);
-
-	return c != 0 ? c : devcheck_cmp_file(&a->key, &b->key);
-}
 
 static bool
-devcheck_stat(const char *path, struct devcheck_file *f)
+devcheck_stat(const char *path, struct devstore_file *f)
 {
 	struct stat st;
 
 	if (stat(path, &st) != 0) {
 		return false;
 	}
-	memset(f, 0, sizeof(*f));
-	f->dev = st.st_dev;
-	f->ino = st.st_ino;
-	f->size = st.st_size;
-	f->ctime_s = st.st_ctim.tv_sec;
-	f->ctime_ns = st.st_ctim.tv_nsec;
+	devstore_file_of(&st, f);
 	return true;
 }
 
-/* Loads one pair and proves it; reports what is wrong. */
-static bool
-devcheck_pair(const struct cfg *cfg, struct cfg_diag *diag, const char *id,
-    const char *crt, const char *key)
+/* The DER of every certificate of list, leaf first, in one buffer; NULL
+ * when out of memory. */
+static unsigned char *
+devcheck_chain_der(const struct x509_list *list, size_t *len)
 {
-	char why[X509_WHY_LEN];
-	struct x509_list list;
-	bool ok = true;
+	const unsigned char *der;
+	unsigned char *out;
+	size_t total = 0;
+	int n;
 
-	if (!x509_load_file(crt, &list, why)) {
-		cfg_diag_add(diag, true, "%s:%u: [upstream] device_certs: %s",
-		    cfg->path, cfg->upstream.device_certs.line, why);
-		return false;
+	for (size_t i = 0; i < list->count; i++) {
+		if (wolfSSL_X509_get_der(list->certs[i], &n) == NULL || n <= 0) {
+			return NULL;
+		}
+		total += (size_t)n;
 	}
-	if (!x509_key_matches(list.certs[0], key, why)) {
-		cfg_diag_add(diag, true, "%s:%u: [upstream] device_certs: %s; "
-		    "\"%s.key\" must hold the private key of the first "
+	out = malloc(total);
+	if (out == NULL) {
+		return NULL;
+	}
+	*len = 0;
+	for (size_t i = 0; i < list->count; i++) {
+		der = wolfSSL_X509_get_der(list->certs[i], &n);
+		memcpy(out + *len, der, (size_t)n);
+		*len += (size_t)n;
+	}
+	return out;
+}
+
+/* Whether wolfSSL takes the pair from these buffers, as
+ * uplink_use_identity will for every session of this device: a pair the
+ * load accepts must not fail in each handshake instead. */
+static bool
+devcheck_usable(struct devcheck_load *ld, const struct devstore_pair *p)
+{
+	if (ld->ctx == NULL) {
+		ld->ctx = wolfSSL_CTX_new(wolfSSLv23_client_method());
+		if (ld->ctx == NULL) {
+			return false;
+		}
+	}
+	return wolfSSL_CTX_use_certificate_chain_buffer_format(ld->ctx,
+	    p->chain, (long)p->chain_len, WOLFSSL_FILETYPE_ASN1)
+	    == WOLFSSL_SUCCESS
+	    && wolfSSL_CTX_use_PrivateKey_buffer(ld->ctx, p->key,
+	    (long)p->key_len, WOLFSSL_FILETYPE_ASN1) == WOLFSSL_SUCCESS;
+}
+
+/* Reads one pair, proves it and adds it to the store; reports what is
+ * wrong. Each file is read once: its identity comes from the open file,
+ * so the bytes kept are the bytes of the file identified. */
+static bool
+devcheck_read(struct devcheck_load *ld, const char *id, const char *crt,
+    const char *key)
+{
+	const struct cfg *cfg = ld->cfg;
+	char why[X509_WHY_LEN], *cbuf, *kbuf = NULL;
+	struct devstore_pair pair = { .id = id };
+	unsigned char *chain = NULL, *kder = NULL;
+	struct x509_list list = { NULL, 0 };
+	size_t clen = 0, klen = 0;
+	struct stat cst, kst;
+	bool ok = false;
+
+	cbuf = x509_read_file(crt, &clen, &cst, why);
+	if (cbuf == NULL || !x509_load_buffer(crt, cbuf, clen, &list, why)) {
+		cfg_diag_add(ld->diag, true, "%s:%u: [upstream] device_certs: "
+		    "%s", cfg->path, cfg->upstream.device_certs.line, why);
+		goto out;
+	}
+	kbuf = x509_read_file(key, &klen, &kst, why);
+	if (kbuf == NULL || !x509_key_der(key, kbuf, klen, &kder,
+	    &pair.key_len, why) || !x509_key_matches_der(list.certs[0], key,
+	    kder, pair.key_len, why)) {
+		cfg_diag_add(ld->diag, true, "%s:%u: [upstream] device_certs: "
+		    "%s; \"%s.key\" must hold the private key of the first "
 		    "certificate in \"%s\"", cfg->path,
 		    cfg->upstream.device_certs.line, why, id, crt);
-		ok = false;
+		goto out;
 	}
+	chain = devcheck_chain_der(&list, &pair.chain_len);
+	if (chain == NULL) {
+		cfg_diag_add(ld->diag, true, "%s:%u: [upstream] device_certs: "
+		    "out of memory", cfg->path,
+		    cfg->upstream.device_certs.line);
+		goto out;
+	}
+	pair.chain = chain;
+	pair.key = kder;
+	devstore_file_of(&cst, &pair.crt_file);
+	devstore_file_of(&kst, &pair.key_file);
+	if (!devcheck_usable(ld, &pair)) {
+		cfg_diag_add(ld->diag, true, "%s:%u: [upstream] device_certs: "
+		    "wolfSSL cannot use \"%s\" with \"%s\" as an upstream "
+		    "identity", cfg->path, cfg->upstream.device_certs.line,
+		    crt, key);
+	} else if (!devstore_add(ld->next, &pair)) {
+		cfg_diag_add(ld->diag, true, "%s:%u: [upstream] device_certs: "
+		    "out of memory", cfg->path,
+		    cfg->upstream.device_certs.line);
+	} else {
+		ok = true;
+	}
+out:
 	x509_list_free(&list);
+	if (kbuf != NULL) {
+		explicit_bzero(kbuf, klen);
+		free(kbuf);
+	}
+	if (kder != NULL) {
+		explicit_bzero(kder, pair.key_len);
+		free(kder);
+	}
+	free(chain);
+	free(cbuf);
 	return ok;
 }
 
 bool
-devcheck_run(const struct cfg *cfg, struct cfg_diag *diag)
+devcheck_run(const struct cfg *cfg, struct cfg_diag *diag,
+    struct devstore **store)
 {
 	const struct cfg_file *dc = &cfg->upstream.device_certs;
 	char why[X509_WHY_LEN], crt[PATH_MAX], key[PATH_MAX];
-	struct devcheck_pair *next, pair;
-	size_t count, next_count = 0;
+	struct devcheck_load ld = { cfg, diag, NULL, NULL };
+	struct devstore_file crt_file, key_file;
+	size_t count;
 	char **ids;
-	bool ok = true, known;
+	bool ok = true;
 
+	*store = NULL;
 	ids = devcert_pairs(dc->path, &count, why, sizeof(why));
 	if (ids == NULL && why[0] != '\0') {
 		cfg_diag_add(diag, true, "%s:%u: [upstream] device_certs: %s",
 		    cfg->path, dc->line, why);
 		return false;
 	}
-	/* Without memory for the list, every pair is simply proven again
-	 * next time. */
-	next = count > 0 ? calloc(count, sizeof(*next)) : NULL;
+	ld.next = devstore_new(count);
+	if (ld.next == NULL) {
+		cfg_diag_add(diag, true, "%s:%u: [upstream] device_certs: out "
+		    "of memory", cfg->path, dc->line);
+		devcert_pairs_free(ids, count);
+		return false;
+	}
 	for (size_t i = 0; i < count; i++) {
 		snprintf(crt, sizeof(crt), "%s/%s.crt", dc->path, ids[i]);
 		snprintf(key, sizeof(key), "%s/%s.key", dc->path, ids[i]);
-		known = devcheck_stat(crt, &pair.crt) && devcheck_stat(key,
-		    &pair.key);
-		if (known && proven_count > 0 && bsearch(&pair, proven,
-		    proven_count, sizeof(pair), devcheck_cmp) != NULL) {
-			/* unchanged since it was proven */
-		} else if (!devcheck_pair(cfg, diag, ids[i], crt, key)) {
-			ok = false;
-			continue;
+		if (devcheck_stat(crt, &crt_file) && devcheck_stat(key,
+		    &key_file) && devstore_reuse(ld.next, last, ids[i],
+		    &crt_file, &key_file)) {
+			continue; /* unchanged since it was read and proven */
 		}
-		if (known && next != NULL) {
-			next[next_count++] = pair;
+		if (!devcheck_read(&ld, ids[i], crt, key)) {
+			ok = false;
 		}
 	}
 	devcert_pairs_free(ids, count);
-	free(proven);
-	proven = next;
-	proven_count = next != NULL ? next_count : 0;
-	if (proven_count > 1) {
-		qsort(proven, proven_count, sizeof(*proven), devcheck_cmp);
+	if (ld.ctx != NULL) {
+		wolfSSL_CTX_free(ld.ctx);
 	}
+	devstore_unref(last);
+	last = ld.next;
+	*store = devstore_ref(last);
 	return ok;
 }
 
 void
 devcheck_forget(void)
 {
-	CB_FREE(proven);
-	proven_count = 0;
+	devstore_unref(last);
+	last = NULL;
 }

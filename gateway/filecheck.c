@@ -7,6 +7,7 @@
  * process for the whole configuration, not one per file.
  */
 #include <errno.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "devcheck.h"
 #include "filecheck.h"
 #include "gen.h"
 #include "tlsctx.h"
@@ -14,7 +15,7 @@ struct gen *
 gen_load(const char *path, uint64_t number, struct cfg_diag *diag)
 {
 	struct gen *g;
-	bool files_ok;
+	bool files_ok, pairs_ok = true;
 
 	g = calloc(1, sizeof(*g));
 	if (g == NULL) {
@@ -33,6 +34,14 @@ gen_load(const char *path, uint64_t number, struct cfg_diag *diag)
 	 * in one run. */
 	g->down_ctx = tlsctx_downstream_new(g->cfg, diag);
 	g->up_ctx = tlsctx_upstream_new(g->cfg, diag);
+	if (g->cfg->upstream.device_certs.path != NULL) {
+		/* The pairs proven here are the ones its sessions use. */
+		pairs_ok = devcheck_run(g->cfg, diag, &g->devstore);
+	} else {
+		/* Nothing to reuse at the next load: free the pairs of a
+		 * folder no longer named (generations keep their own). */
+		devcheck_forget();
+	}
 	if (g->down_ctx != NULL) {
 		g->trust = trust_new(g->cfg, g->down_ctx, diag);
 	} else {
@@ -51,7 +60,7 @@ gen_load(const char *path, uint64_t number, struct cfg_diag *diag)
 	files_ok = filecheck_run(g->cfg, diag);
 	cfg_diag_sort(diag, path);
 	if (g->down_ctx == NULL || g->up_ctx == NULL || g->trust == NULL
-	    || !files_ok || !certinv_build(g->cfg, &g->inv)) {
+	    || !files_ok || !pairs_ok || !certinv_build(g->cfg, &g->inv)) {
 		gen_unref(g);
 		return NULL;
 	}
@@ -84,6 +93,7 @@ gen_unref(struct gen *g)
 		wolfSSL_CTX_free(g->up_ctx);
 	}
 	trust_free(g->trust);
+	devstore_unref(g->devstore);
 	certinv_free(&g->inv);
 	cfg_free(g->cfg);
 	free(g);

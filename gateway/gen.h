@@ -1,6 +1,6 @@
 /*
  * gen.h - a configuration generation: the parsed INI with the wolfSSL
- * contexts and device trust built from it.
+ * contexts, device trust and device_certs pairs built from it.
  *
  * A generation is immutable once built and reference-counted: the server
  * holds the current one, each session holds the one it was accepted under.
@@ -18,6 +18,7 @@
 #include "certinv.h"
 #include "config.h"
 
+struct devstore;
 struct trust;
 
 struct gen {
@@ -29,6 +30,9 @@ struct gen {
 	WOLFSSL_CTX *up_ctx;
 	struct trust *trust;
 	struct certinv inv;    /* every certificate and CRL the INI names */
+	/* [upstream] device_certs pairs proven at load (NULL without the
+	 * key): the only pairs this generation's sessions use. */
+	struct devstore *devstore;
 };
 
 /* Loads path and everything it names. On failure returns NULL; diag holds

@@ -38,7 +38,8 @@ static enum reason
 intake_tls_reason(struct session *s, char *detail, size_t cap)
 {
 	struct conn *c = s->down;
-	int err = conn_tls_error(c);
+	const struct conn_failure *f = conn_failure(c);
+	int err = f->tls_error;
 	char what[256];
 
 	if (s->verdict.decided && !s->verdict.j.admitted) {
@@ -51,15 +52,15 @@ intake_tls_reason(struct session *s, char *detail, size_t cap)
 		snprintf(detail, cap, "%s", s->verdict.j.detail);
 		return REASON_NO_CLIENT_CERT;
 	}
-	if (conn_peer_alert(c) >= 0) {
+	if (f->alert >= 0) {
 		snprintf(detail, cap, "the device aborted the handshake (%s); "
 		    "usually its trust store does not accept the gateway's "
 		    "chain in [downstream] cert: give the device's legacy "
 		    "CA a chain it knows", what);
 		return REASON_PEER_REJECTED;
 	}
-	if (conn_failure(c) == CONN_FAIL_NONE || err == SOCKET_PEER_CLOSED_E
-	    || (err == SOCKET_ERROR_E && conn_sys_error(c) == 0)) {
+	if (f->kind == CONN_FAIL_NONE || err == SOCKET_PEER_CLOSED_E
+	    || (err == SOCKET_ERROR_E && f->sys_error == 0)) {
 		snprintf(detail, cap, "the peer closed the connection during "
 		    "the TLS handshake without an alert (a port check, or a "
 		    "device that gave up); if a device keeps doing this, compare "
@@ -233,13 +234,13 @@ intake_log_connect(struct session *s, const struct mqtt_connect *c,
 static bool
 intake_upstream_identity_ok(struct session *s, const struct mqtt_connect *c)
 {
-	struct devcert_paths paths;
+	const struct devstore_pair *pair;
 	const char *id = intake_identity(s);
 	char detail[320];
 	uint8_t code = c->version == MQTT_V5 ? MQTT_RC_V5_NOT_AUTHORIZED
 	    : MQTT_CONNACK_V3_NOT_AUTHORIZED;
 
-	switch (devcert_pick(s->gen->cfg, id, &paths)) {
+	switch (devcert_pick(s->gen, id, &pair)) {
 	case DEVCERT_UNSAFE:
 		snprintf(detail, sizeof(detail), "identity \"%s\" cannot be "
 		    "a file name in [upstream] device_certs (letters, digits "

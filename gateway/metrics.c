@@ -60,12 +60,6 @@ metrics_connection(struct metrics *m, enum metrics_side side, int delta)
 	m->connections[side] += (uint64_t)(int64_t)delta;
 }
 
-uint64_t
-metrics_connections(const struct metrics *m, enum metrics_side side)
-{
-	return m->connections[side];
-}
-
 void
 metrics_refused(struct metrics *m, enum reason why)
 {

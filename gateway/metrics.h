@@ -60,8 +60,6 @@ void metrics_revoked(struct metrics *m, enum reason why);
 void metrics_reload(struct metrics *m, bool ok);
 struct metrics_traffic *metrics_traffic(struct metrics *m, bool up);
 
-uint64_t metrics_connections(const struct metrics *m, enum metrics_side side);
-
 /* Prometheus text exposition helpers, used by the admin endpoint. */
 void metrics_help(struct evbuffer *out, const char *name, const char *type,
     const char *help);

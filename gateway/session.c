@@ -181,6 +181,10 @@ session_schedule_free(struct session *s)
 		return;
 	}
 	session_set_state(s, SESSION_CLOSED);
+	/* Its place in the connect queue goes now: a turn granted before
+	 * the free would open a broker connection for a session that is
+	 * over. */
+	upstream_cancel(s->rt->upstream, &s->wait);
 	if (s->down != NULL) {
 		conn_set_reading(s->down, false);
 	}

@@ -21,7 +21,7 @@
 #include "relay.h"
 #include "runtime.h"
 #include "session.h"
-#include "tlsctx.h"
+#include "tlsclient.h"
 #include "trust.h"
 #include "upstream.h"
 
@@ -73,7 +73,7 @@ struct session {
 
 	/* uplink.c: the broker connection. */
 	struct upstream_wait wait;
-	struct tlsctx_upstream_seen up_seen;
+	struct tlsclient_seen up_seen; /* what the broker showed (tlsclient.h) */
 	int64_t upstream_started_ms;
 	int up_cert;            /* enum devcert_choice used upstream */
 	/* The device ended while the broker connection was being made: its

@@ -22,15 +22,28 @@
 #include "version.h"
 #include "watch.h"
 
-
+/* Days left until not_after (negative once past), or null when unknown. */
 static void
 status_days_left(struct jsonw *w, int64_t not_after, int64_t now)
 {
+	jsonw_key(w, "days_left");
 	if (not_after == 0) {
-		jsonw_raw(w, "null");
+		jsonw_null(w);
 		return;
 	}
 	jsonw_i64(w, certtime_days_left(not_after, now));
+}
+
+/* What /status says of any certificate: names, dates, days left. */
+static void
+status_cert_fields(struct jsonw *w, const char *subject, const char *issuer,
+    int64_t not_before, int64_t not_after, int64_t now)
+{
+	jsonw_kstr(w, "subject", subject);
+	jsonw_kstr(w, "issuer", issuer);
+	jsonw_kdate(w, "not_before", not_before);
+	jsonw_kdate(w, "not_after", not_after);
+	status_days_left(w, not_after, now);
 }
 
 static void
@@ -40,19 +53,16 @@ status_listeners(struct jsonw *w, const struct runtime *rt)
 	size_t n = set != NULL ? listener_set_count(set) : 0;
 
 	jsonw_key(w, "listeners");
-	jsonw_raw(w, "[");
+	jsonw_arr(w);
 	for (size_t i = 0; i < n; i++) {
 		struct listener *l = listener_set_at(set, i);
 
-		jsonw_raw(w, i ? ",{" : "{");
-		jsonw_key(w, "addr");
-		jsonw_str(w, listener_name(l));
-		jsonw_raw(w, ",");
-		jsonw_key(w, "tls");
-		jsonw_bool(w, listener_tls(l));
-		jsonw_raw(w, "}");
+		jsonw_obj(w);
+		jsonw_kstr(w, "addr", listener_name(l));
+		jsonw_kbool(w, "tls", listener_tls(l));
+		jsonw_end(w);
 	}
-	jsonw_raw(w, "]");
+	jsonw_end(w);
 }
 
 static void
@@ -66,40 +76,21 @@ status_upstream(struct jsonw *w, const struct runtime *rt, int64_t now)
 	snprintf(addr, sizeof(addr), "%s:%s", cfg->upstream.address.host,
 	    cfg->upstream.address.port);
 	jsonw_key(w, "upstream");
-	jsonw_raw(w, "{");
-	jsonw_key(w, "address");
-	jsonw_str(w, addr);
-	jsonw_raw(w, ",");
-	jsonw_key(w, "sni");
-	jsonw_str(w, cfg->upstream.sni);
-	jsonw_raw(w, ",");
-	jsonw_key(w, "connect_queue");
-	jsonw_u64(w, upstream_queue_length(rt->upstream));
-	jsonw_raw(w, ",");
+	jsonw_obj(w);
+	jsonw_kstr(w, "address", addr);
+	jsonw_kstr(w, "sni", cfg->upstream.sni);
+	jsonw_ku64(w, "connect_queue", upstream_queue_length(rt->upstream));
 	jsonw_key(w, "chain");
-	jsonw_raw(w, "[");
+	jsonw_arr(w);
 	for (size_t i = 0; i < n; i++) {
-		jsonw_raw(w, i ? ",{" : "{");
-		jsonw_key(w, "subject");
-		jsonw_str(w, chain[i].subject);
-		jsonw_raw(w, ",");
-		jsonw_key(w, "issuer");
-		jsonw_str(w, chain[i].issuer);
-		jsonw_raw(w, ",");
-		jsonw_key(w, "not_before");
-		jsonw_date(w, chain[i].not_before);
-		jsonw_raw(w, ",");
-		jsonw_key(w, "not_after");
-		jsonw_date(w, chain[i].not_after);
-		jsonw_raw(w, ",");
-		jsonw_key(w, "days_left");
-		status_days_left(w, chain[i].not_after, now);
-		jsonw_raw(w, ",");
-		jsonw_key(w, "fingerprint_sha256");
-		jsonw_str(w, chain[i].fingerprint);
-		jsonw_raw(w, "}");
+		jsonw_obj(w);
+		status_cert_fields(w, chain[i].subject, chain[i].issuer,
+		    chain[i].not_before, chain[i].not_after, now);
+		jsonw_kstr(w, "fingerprint_sha256", chain[i].fingerprint);
+		jsonw_end(w);
 	}
-	jsonw_raw(w, "]}");
+	jsonw_end(w);
+	jsonw_end(w);
 }
 
 static void
@@ -108,52 +99,30 @@ status_certificates(struct jsonw *w, const struct runtime *rt, int64_t now)
 	const struct certinv *inv = &rt->gen->inv;
 
 	jsonw_key(w, "certificates");
-	jsonw_raw(w, "[");
+	jsonw_arr(w);
 	for (size_t i = 0; i < inv->count; i++) {
 		const struct certinv_item *it = &inv->items[i];
 
-		jsonw_raw(w, i ? ",{" : "{");
-		jsonw_key(w, "role");
-		jsonw_str(w, certinv_role_name(it->role));
-		jsonw_raw(w, ",");
-		jsonw_key(w, "name");
-		jsonw_str(w, it->name);
-		jsonw_raw(w, ",");
-		jsonw_key(w, "file");
-		jsonw_str(w, it->path);
-		jsonw_raw(w, ",");
-		jsonw_key(w, "subject");
-		jsonw_str(w, it->subject);
-		jsonw_raw(w, ",");
-		jsonw_key(w, "issuer");
-		jsonw_str(w, it->issuer);
-		jsonw_raw(w, ",");
-		jsonw_key(w, "not_before");
-		jsonw_date(w, it->not_before);
-		jsonw_raw(w, ",");
-		jsonw_key(w, "not_after");
-		jsonw_date(w, it->not_after);
-		jsonw_raw(w, ",");
-		jsonw_key(w, "days_left");
-		status_days_left(w, it->not_after, now);
-		jsonw_raw(w, ",");
+		jsonw_obj(w);
+		jsonw_kstr(w, "role", certinv_role_name(it->role));
+		jsonw_kstr(w, "name", it->name);
+		jsonw_kstr(w, "file", it->path);
+		status_cert_fields(w, it->subject, it->issuer, it->not_before,
+		    it->not_after, now);
 		jsonw_key(w, "fingerprint_sha256");
 		if (it->role == CERTINV_CRL) {
-			jsonw_raw(w, "null");
+			jsonw_null(w);
 		} else {
 			jsonw_str(w, it->fingerprint);
 		}
-		jsonw_raw(w, ",");
-		jsonw_key(w, "status");
-		jsonw_str(w, it->in_bundle ? "not-judged" : certinv_level_name(
-		    certinv_level_of(it, now, CERTTIME_WARN_DAYS * CERTTIME_DAY_S,
+		jsonw_kstr(w, "status", it->in_bundle ? "not-judged"
+		    : certinv_level_name(certinv_level_of(it, now,
+		    CERTTIME_WARN_DAYS * CERTTIME_DAY_S,
 		    CERTTIME_CRIT_DAYS * CERTTIME_DAY_S)));
-		jsonw_raw(w, ",");
-		jsonw_key(w, "in_bundle");
-		jsonw_bool(w, it->in_bundle);
-		jsonw_raw(w, "}");
+		jsonw_kbool(w, "in_bundle", it->in_bundle);
+		jsonw_end(w);
 	}
-	jsonw_raw(w, "]");
+	jsonw_end(w);
 }
 
 static void
@@ -163,39 +132,26 @@ status_cas(struct jsonw *w, const struct runtime *rt, int64_t now)
 	struct sightings *seen = rt->sightings;
 
 	jsonw_key(w, "cas");
-	jsonw_raw(w, "[");
+	jsonw_arr(w);
 	for (size_t i = 0; i < cfg->ca_count; i++) {
 		const struct cfg_ca *ca = &cfg->cas[i];
 		struct sightings_counts c = sightings_counts(seen, ca->name);
 
-		jsonw_raw(w, i ? ",{" : "{");
-		jsonw_key(w, "name");
-		jsonw_str(w, ca->name);
-		jsonw_raw(w, ",");
-		jsonw_key(w, "devices_7d");
-		jsonw_u64(w, sightings_devices_since(seen, ca->name,
-		    now - SIGHTINGS_WINDOW_S));
-		jsonw_raw(w, ",");
-		jsonw_key(w, "devices_total");
-		jsonw_u64(w, sightings_devices_since(seen, ca->name, 0));
-		jsonw_raw(w, ",");
-		jsonw_key(w, "last_seen");
-		jsonw_date(w, sightings_last_seen(seen, ca->name));
-		jsonw_raw(w, ",");
-		jsonw_key(w, "retire_after");
-		jsonw_date(w, ca->has_retire_after ? ca->retire_after : 0);
-		jsonw_raw(w, ",");
-		jsonw_key(w, "admissions");
-		jsonw_u64(w, c.admissions);
-		jsonw_raw(w, ",");
-		jsonw_key(w, "grace_skew");
-		jsonw_u64(w, c.grace_skew);
-		jsonw_raw(w, ",");
-		jsonw_key(w, "grace_expired");
-		jsonw_u64(w, c.grace_expired);
-		jsonw_raw(w, "}");
+		jsonw_obj(w);
+		jsonw_kstr(w, "name", ca->name);
+		jsonw_ku64(w, "devices_7d", sightings_devices_since(seen,
+		    ca->name, now - SIGHTINGS_WINDOW_S));
+		jsonw_ku64(w, "devices_total", sightings_devices_since(seen,
+		    ca->name, 0));
+		jsonw_kdate(w, "last_seen", sightings_last_seen(seen, ca->name));
+		jsonw_kdate(w, "retire_after", ca->has_retire_after
+		    ? ca->retire_after : 0);
+		jsonw_ku64(w, "admissions", c.admissions);
+		jsonw_ku64(w, "grace_skew", c.grace_skew);
+		jsonw_ku64(w, "grace_expired", c.grace_expired);
+		jsonw_end(w);
 	}
-	jsonw_raw(w, "]");
+	jsonw_end(w);
 }
 
 void
@@ -205,33 +161,19 @@ status_json(const struct runtime *rt, struct evbuffer *out)
 	const struct gen *g = rt->gen;
 	int64_t now = clock_wall_s();
 
-	jsonw_raw(&w, "{");
-	jsonw_key(&w, "version");
-	jsonw_str(&w, CERTBRIDGE_VERSION);
-	jsonw_raw(&w, ",");
-	jsonw_key(&w, "generation");
-	jsonw_u64(&w, g->number);
-	jsonw_raw(&w, ",");
-	jsonw_key(&w, "loaded_at");
-	jsonw_date(&w, g->loaded_at);
-	jsonw_raw(&w, ",");
-	jsonw_key(&w, "started_at");
-	jsonw_date(&w, rt->started_at);
-	jsonw_raw(&w, ",");
-	jsonw_key(&w, "config");
-	jsonw_str(&w, g->cfg->path);
-	jsonw_raw(&w, ",");
+	jsonw_obj(&w);
+	jsonw_kstr(&w, "version", CERTBRIDGE_VERSION);
+	jsonw_ku64(&w, "generation", g->number);
+	jsonw_kdate(&w, "loaded_at", g->loaded_at);
+	jsonw_kdate(&w, "started_at", rt->started_at);
+	jsonw_kstr(&w, "config", g->cfg->path);
 	status_listeners(&w, rt);
-	jsonw_raw(&w, ",");
-	jsonw_key(&w, "sessions");
-	jsonw_u64(&w, registry_count(rt->sessions));
-	jsonw_raw(&w, ",");
+	jsonw_ku64(&w, "sessions", registry_count(rt->sessions));
 	status_upstream(&w, rt, now);
-	jsonw_raw(&w, ",");
 	status_certificates(&w, rt, now);
-	jsonw_raw(&w, ",");
 	status_cas(&w, rt, now);
-	jsonw_raw(&w, "}\n");
+	jsonw_end(&w);
+	jsonw_raw(&w, "\n");
 	if (w.failed) {
 		evbuffer_add_printf(out, "{\"error\":\"out of memory\"}\n");
 	} else {

@@ -13,14 +13,12 @@
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 
-#include <event2/util.h>
-
 #include "certtime.h"
 #include "clock.h"
 #include "devcheck.h"
 #include "parse.h"
+#include "tlsclient.h"
 #include "tlsctx.h"
-#include "trust.h"
 #include "util.h"
 #include "x509.h"
 
@@ -56,17 +54,13 @@ static const char *const unsafe_cipher_marks[] = {
     "TLS13-SHA256-SHA256", "TLS13-SHA384-SHA384", NULL,
 };
 
-static int upstream_seen_index = -1;
-
 bool
 tlsctx_global_init(void)
 {
 	if (wolfSSL_Init() != WOLFSSL_SUCCESS) {
 		return false;
 	}
-	upstream_seen_index = wolfSSL_get_ex_new_index(0, NULL, NULL, NULL,
-	    NULL);
-	return upstream_seen_index >= 0;
+	return tlsclient_init();
 }
 
 void
@@ -412,66 +406,6 @@ tlsctx_downstream_new(const struct cfg *cfg, struct cfg_diag *diag)
 	return ctx;
 }
 
-/* Records what the broker's chain looked like and the first error; never
- * overrides wolfSSL's judgement. */
-static int
-tlsctx_upstream_verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *st)
-{
-	WOLFSSL *ssl;
-	struct tlsctx_upstream_seen *seen;
-	WOLFSSL_X509 *cur;
-	char subject[X509_NAME_LEN], when[40] = "?";
-	int64_t na;
-	size_t used;
-
-	ssl = wolfSSL_X509_STORE_CTX_get_ex_data(st,
-	    wolfSSL_get_ex_data_X509_STORE_CTX_idx());
-	seen = ssl ? wolfSSL_get_ex_data(ssl, upstream_seen_index) : NULL;
-	if (seen == NULL) {
-		return preverify;
-	}
-	cur = wolfSSL_X509_STORE_CTX_get_current_cert(st);
-	if (cur != NULL) {
-		x509_subject(cur, subject);
-		if (x509_not_after(cur, &na)) {
-			parse_format_date(na, when, sizeof(when));
-		}
-		used = strlen(seen->chain);
-		if (used + 8 < sizeof(seen->chain)) {
-			snprintf(seen->chain + used, sizeof(seen->chain) - used,
-			    "%s%s (notAfter %s)", used ? " <- " : "", subject,
-			    when);
-		}
-	}
-	if (!preverify && seen->err == 0) {
-		seen->err = wolfSSL_X509_STORE_CTX_get_error(st);
-		seen->err_depth = wolfSSL_X509_STORE_CTX_get_error_depth(st);
-	}
-	return preverify;
-}
-
-bool
-tlsctx_is_ip(const char *s)
-{
-	struct evutil_addrinfo hints, *res = NULL;
-	bool ip;
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_flags = EVUTIL_AI_NUMERICHOST;
-	ip = evutil_getaddrinfo(s, NULL, &hints, &res) == 0;
-	if (res != NULL) {
-		evutil_freeaddrinfo(res);
-	}
-	return ip;
-}
-
-void
-tlsctx_upstream_attach(WOLFSSL *ssl, struct tlsctx_upstream_seen *seen)
-{
-	memset(seen, 0, sizeof(*seen));
-	wolfSSL_set_ex_data(ssl, upstream_seen_index, seen);
-}
-
 WOLFSSL_CTX *
 tlsctx_upstream_new(const struct cfg *cfg, struct cfg_diag *diag)
 {
@@ -483,10 +417,6 @@ tlsctx_upstream_new(const struct cfg *cfg, struct cfg_diag *diag)
 	if (cfg->upstream.cert.path != NULL
 	    && !tlsctx_check_file(cfg, diag, "[upstream] cert",
 	    &cfg->upstream.cert, &cfg->upstream.key, false)) {
-		ok = false;
-	}
-	if (cfg->upstream.device_certs.path != NULL
-	    && !devcheck_run(cfg, diag)) {
 		ok = false;
 	}
 	ctx = wolfSSL_CTX_new(wolfSSLv23_client_method());
@@ -521,8 +451,7 @@ tlsctx_upstream_new(const struct cfg *cfg, struct cfg_diag *diag)
 		    cfg->path, cfg->upstream.tls_versions_line);
 		ok = false;
 	}
-	wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_PEER,
-	    tlsctx_upstream_verify_cb);
+	wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_PEER, tlsclient_verify_cb);
 	/* Every session is a fresh upstream connection: no client-side
 	 * session reuse, so no stale-ticket failure modes either. */
 	wolfSSL_CTX_set_session_cache_mode(ctx, WOLFSSL_SESS_CACHE_OFF);

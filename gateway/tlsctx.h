@@ -31,21 +31,6 @@ WOLFSSL_CTX *tlsctx_downstream_new(const struct cfg *cfg,
     struct cfg_diag *diag);
 WOLFSSL_CTX *tlsctx_upstream_new(const struct cfg *cfg, struct cfg_diag *diag);
 
-/* What the upstream verify callback saw, for the one log line that says
- * why the broker was refused. Attached per connection like the device
- * verdict. */
-struct tlsctx_upstream_seen {
-	int err;             /* first verify error, 0 when none */
-	int err_depth;
-	char chain[512];     /* "subject (notAfter), subject (notAfter), ..." */
-};
-
-void tlsctx_upstream_attach(WOLFSSL *ssl, struct tlsctx_upstream_seen *seen);
-
-/* Whether s is an IP address literal (then it is matched against the
- * broker's IP SANs and never sent as SNI, which carries host names only). */
-bool tlsctx_is_ip(const char *s);
-
 /* The process-wide setup of wolfSSL (once, before any context). */
 bool tlsctx_global_init(void);
 void tlsctx_global_cleanup(void);

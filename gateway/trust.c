@@ -614,9 +614,3 @@ trust_next_retirement(const struct trust *t, int64_t now)
 	}
 	return next;
 }
-
-size_t
-trust_ca_count(const struct trust *t)
-{
-	return t->count;
-}

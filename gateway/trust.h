@@ -81,7 +81,4 @@ void trust_rejudge(const struct trust *t, const struct trust_chain *chain,
 /* The earliest retire_after of t after now, or 0 when none is ahead. */
 int64_t trust_next_retirement(const struct trust *t, int64_t now);
 
-/* Number of CA sections (equal to cfg->ca_count). */
-size_t trust_ca_count(const struct trust *t);
-
 #endif

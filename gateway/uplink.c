@@ -16,7 +16,6 @@
 
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
-#include <wolfssl/error-ssl.h>
 
 #include "clock.h"
 #include "devcert.h"
@@ -25,6 +24,7 @@
 #include "metrics.h"
 #include "parse.h"
 #include "session_int.h"
+#include "tlsclient.h"
 #include "watch.h"
 #include "x509.h"
 
@@ -68,47 +68,72 @@ uplink_unavailable(struct session *s, const char *event,
 	    REASON_UPSTREAM_UNAVAILABLE, detail);
 }
 
-/* Names the cause of a failed broker handshake in the operator's terms. */
-static enum reason
-uplink_tls_reason(struct session *s, char *detail, size_t cap)
+/* A broker chain that does not verify, in the operator's terms; false for
+ * a cause without words of its own here (the connection's text says it). */
+static bool
+uplink_chain_reason(struct session *s, enum reason *why, char *detail,
+    size_t cap)
 {
 	const struct cfg *cfg = s->gen->cfg;
-	int err = s->up_seen.err;
-	char what[256];
+	int err = s->up_seen.err, depth = s->up_seen.err_depth;
 
-	conn_describe(s->up, what, sizeof(what));
 	switch (judge_vclass(err)) {
 	case JUDGE_VC_UNKNOWN_ISSUER:
 		snprintf(detail, cap, "the broker's chain does not end in a "
 		    "root of [upstream] ca (%s): %s; if the cloud moved to a "
 		    "new root, add that root to [upstream] ca and reload",
 		    cfg->upstream.ca.path, judge_vcode_text(err));
-		return REASON_UNKNOWN_CA;
+		*why = REASON_UNKNOWN_CA;
+		return true;
 	case JUDGE_VC_EXPIRED:
 		snprintf(detail, cap, "a certificate in the broker's chain has "
 		    "expired (depth %d); the cloud must renew it, or this "
-		    "gateway's clock is wrong", s->up_seen.err_depth);
-		return REASON_EXPIRED;
+		    "gateway's clock is wrong", depth);
+		*why = REASON_EXPIRED;
+		return true;
 	case JUDGE_VC_NOT_YET_VALID:
 		snprintf(detail, cap, "a certificate in the broker's chain is "
 		    "not yet valid (depth %d); check this gateway's clock",
-		    s->up_seen.err_depth);
-		return REASON_NOT_YET_VALID;
+		    depth);
+		*why = REASON_NOT_YET_VALID;
+		return true;
 	case JUDGE_VC_BAD_SIGNATURE:
 		snprintf(detail, cap, "a signature in the broker's chain does "
-		    "not verify (depth %d)", s->up_seen.err_depth);
-		return REASON_BAD_SIGNATURE;
+		    "not verify (depth %d)", depth);
+		*why = REASON_BAD_SIGNATURE;
+		return true;
 	default:
-		break;
+		return false;
 	}
-	if (conn_tls_error(s->up) == DOMAIN_NAME_MISMATCH
-	    || conn_tls_error(s->up) == IPADDR_MISMATCH) {
+}
+
+/* Names the cause of a failed broker handshake in the operator's terms:
+ * which check refused the broker is decided as certbridge-diag decides it
+ * (common/tlsclient.h). */
+static enum reason
+uplink_tls_reason(struct session *s, char *detail, size_t cap)
+{
+	const struct cfg *cfg = s->gen->cfg;
+	enum reason why;
+	char what[256];
+
+	conn_describe(s->up, what, sizeof(what));
+	switch (tlsclient_refusal(conn_failure(s->up)->tls_error,
+	    &s->up_seen)) {
+	case TLSCLIENT_CHAIN:
+		if (uplink_chain_reason(s, &why, detail, cap)) {
+			return why;
+		}
+		break;
+	case TLSCLIENT_NAME:
 		snprintf(detail, cap, "the broker's certificate is not valid "
 		    "for the name \"%s\"; set [upstream] sni to a DNS name in "
 		    "its certificate", cfg->upstream.sni);
 		return REASON_NAME_MISMATCH;
+	case TLSCLIENT_NOT_REFUSED:
+		break;
 	}
-	if (conn_peer_alert(s->up) >= 0) {
+	if (conn_failure(s->up)->alert >= 0) {
 		snprintf(detail, cap, "the broker refused the gateway: %s; "
 		    "check that the broker trusts [upstream] cert (%s) and "
 		    "accepts its TLS versions", what,
@@ -126,7 +151,7 @@ uplink_failed(struct session *s)
 	char detail[640];
 	enum reason why;
 
-	if (conn_failure(s->up) == CONN_FAIL_TLS) {
+	if (conn_failure(s->up)->kind == CONN_FAIL_TLS) {
 		why = uplink_tls_reason(s, detail, sizeof(detail));
 		metrics_handshake(s->rt->metrics, METRICS_UPSTREAM, false,
 		    why);
@@ -142,43 +167,18 @@ uplink_failed(struct session *s)
 	    REASON_UPSTREAM_UNAVAILABLE, detail);
 }
 
-/* The broker must prove the name (or address) in [upstream] sni. SNI
- * itself carries host names only [RFC 6066, 3]: an address is checked
- * against the certificate's IP SANs and not sent. */
-static bool
-uplink_expect_name(WOLFSSL *ssl, const char *name)
-{
-	if (tlsctx_is_ip(name)) {
-		return true; /* checked after the handshake: uplink_ip_ok */
-	}
-	return wolfSSL_UseSNI(ssl, WOLFSSL_SNI_HOST_NAME, name,
-	    (unsigned short)strlen(name)) == WOLFSSL_SUCCESS
-	    && wolfSSL_check_domain_name(ssl, name) == WOLFSSL_SUCCESS;
-}
-
 /*
- * An IP address in [upstream] sni must be an IP SAN of the broker's
- * certificate. wolfSSL 5.5.4 skips its X509_VERIFY_PARAM address check
- * whenever a verify callback is installed (ours records the chain), so the
- * check is made here, on the verified leaf, before anything is sent.
+ * The broker must prove the name (or address) in [upstream] sni. wolfSSL
+ * 5.5.4 checks an address only when asked after the handshake (see
+ * common/tlsclient.h): that is done here, before anything is sent.
  */
 static bool
 uplink_ip_ok(struct session *s, WOLFSSL *ssl)
 {
 	const char *ip = s->gen->cfg->upstream.sni;
-	WOLFSSL_X509 *leaf;
-	bool ok;
 	char detail[320];
 
-	if (!tlsctx_is_ip(ip)) {
-		return true;
-	}
-	leaf = wolfSSL_get_peer_certificate(ssl);
-	ok = leaf != NULL && wolfSSL_X509_check_ip_asc(leaf, ip, 0) == 1;
-	if (leaf != NULL) {
-		wolfSSL_X509_free(leaf);
-	}
-	if (ok) {
+	if (tlsclient_name_ok(ssl, ip)) {
 		return true;
 	}
 	snprintf(detail, sizeof(detail), "the broker's certificate is not "
@@ -191,28 +191,35 @@ uplink_ip_ok(struct session *s, WOLFSSL *ssl)
 	return false;
 }
 
-/* With device_certs, a device with its own pair connects upstream as
- * itself; others keep the context's [upstream] cert. */
+/*
+ * With device_certs, a device with its own pair connects upstream as
+ * itself; others keep the context's [upstream] cert. The pair comes from
+ * the generation's memory: no file is read on the loop, where slow storage
+ * would stall every session. It was proven at load on these very bytes (a
+ * signature made and verified, gateway/devcheck.c), so
+ * wolfSSL_check_private_key is not asked again: in 5.5.4 it proves nothing
+ * for EC keys and costs about a millisecond of the loop per session.
+ */
 static bool
 uplink_use_identity(struct session *s, WOLFSSL *ssl)
 {
-	struct devcert_paths paths;
-	char detail[PATH_MAX + 128];
+	const char *dir = s->gen->cfg->upstream.device_certs.path;
+	const struct devstore_pair *pair;
+	char detail[2 * PATH_MAX + 128];
 
-	s->up_cert = devcert_pick(s->gen->cfg, intake_identity(s), &paths);
+	s->up_cert = devcert_pick(s->gen, intake_identity(s), &pair);
 	if (s->up_cert != DEVCERT_DEVICE) {
 		return true;
 	}
-	if (wolfSSL_use_certificate_chain_file(ssl, paths.crt)
-	    != WOLFSSL_SUCCESS) {
-		snprintf(detail, sizeof(detail), "cannot use %s as this "
+	if (wolfSSL_use_certificate_chain_buffer_format(ssl, pair->chain,
+	    (long)pair->chain_len, WOLFSSL_FILETYPE_ASN1) != WOLFSSL_SUCCESS) {
+		snprintf(detail, sizeof(detail), "cannot use %s/%s.crt as this "
 		    "device's upstream certificate (PEM chain, leaf first)",
-		    paths.crt);
-	} else if (wolfSSL_use_PrivateKey_file(ssl, paths.key,
-	    WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS
-	    || wolfSSL_check_private_key(ssl) != WOLFSSL_SUCCESS) {
-		snprintf(detail, sizeof(detail), "%s is not the private key of "
-		    "%s", paths.key, paths.crt);
+		    dir, pair->id);
+	} else if (wolfSSL_use_PrivateKey_buffer(ssl, pair->key,
+	    (long)pair->key_len, WOLFSSL_FILETYPE_ASN1) != WOLFSSL_SUCCESS) {
+		snprintf(detail, sizeof(detail), "%s/%s.key is not the private "
+		    "key of %s/%s.crt", dir, pair->id, dir, pair->id);
 	} else {
 		return true;
 	}
@@ -255,13 +262,13 @@ uplink_fd(void *arg, int fd, const char *why)
 		    : "out of memory");
 		return;
 	}
-	tlsctx_upstream_attach(ssl, &s->up_seen);
+	tlsclient_attach(ssl, &s->up_seen, false);
 	if (!uplink_use_identity(s, ssl)) {
 		wolfSSL_free(ssl);
 		close(fd);
 		return;
 	}
-	if (!uplink_expect_name(ssl, cfg->upstream.sni)
+	if (!tlsclient_expect_name(ssl, cfg->upstream.sni)
 	    || (cfg->upstream.alpn != NULL && wolfSSL_UseALPN(ssl,
 	    cfg->upstream.alpn, (unsigned)strlen(cfg->upstream.alpn),
 	    WOLFSSL_ALPN_FAILED_ON_MISMATCH) != WOLFSSL_SUCCESS)) {

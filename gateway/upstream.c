@@ -92,9 +92,14 @@ upstream_free(struct upstream *u)
 	free(u);
 }
 
+static void upstream_refill(struct upstream *u);
+
 void
 upstream_set_rate(struct upstream *u, uint32_t per_second)
 {
+	/* The time since the last top-up was spent at the old rate: credit
+	 * it so before the new one applies from now on. */
+	upstream_refill(u);
 	u->rate = per_second > 0 ? per_second : 1;
 	/* A small burst: enough to absorb a handful of devices at once
 	 * without letting a storm through. */

@@ -16,8 +16,10 @@
  * poll() against the step's deadline (getaddrinfo excepted: it waits as
  * long as the resolver's own timeouts).
  *
- * The server's name is checked twice: by wolfSSL during the handshake,
- * and on the verified leaf right after it, because wolfSSL 5.5.4 ignores
+ * The server's name and chain are checked by the gateway's own code
+ * (common/tlsclient.h), so what the tool reports is what certbridge would
+ * meet: a DNS name is checked by wolfSSL during the handshake, an address
+ * on the verified leaf right after it, because wolfSSL 5.5.4 ignores
  * X509_VERIFY_PARAM_set1_ip_asc when a verify callback is installed.
  */
 #include <errno.h>
@@ -42,6 +44,7 @@
 #include "diag_tls.h"
 #include "mqtt.h"
 #include "parse.h"
+#include "tlsclient.h"
 #include "util.h"
 #include "version.h"
 #include "x509.h"
@@ -93,7 +96,7 @@ struct run {
 	int fd;
 	WOLFSSL_CTX *ctx;
 	WOLFSSL *ssl;
-	struct diag_peer peer;
+	struct tlsclient_seen peer;
 	const char *name;          /* checked in the server's certificate */
 	bool name_is_ip;
 	const char *client_id;     /* --client-id, or default_id */
@@ -414,14 +417,14 @@ tls_setup(struct run *r)
 		return fail(r, STEP_FILES, EXIT_USAGE, "%s", why);
 	}
 	r->ssl = wolfSSL_new(r->ctx);
-	if (r->ssl == NULL || !diag_peer_attach(r->ssl, &r->peer)
+	if (r->ssl == NULL || !tlsclient_attach(r->ssl, &r->peer, true)
 	    || wolfSSL_set_fd(r->ssl, r->fd) != WOLFSSL_SUCCESS) {
 		return fail(r, STEP_TLS, EXIT_INTERNAL, "out of memory");
 	}
 	wolfSSL_set_using_nonblock(r->ssl, 1);
 	r->name = o->sni != NULL ? o->sni : o->hp.host;
-	r->name_is_ip = diag_is_ip(r->name);
-	if (!diag_tls_expect_name(r->ssl, r->name, r->name_is_ip)) {
+	r->name_is_ip = tlsclient_is_ip(r->name);
+	if (!tlsclient_expect_name(r->ssl, r->name)) {
 		return fail(r, STEP_TLS, EXIT_INTERNAL, "cannot set the "
 		    "server name to check");
 	}
@@ -538,7 +541,7 @@ step_tls(struct run *r)
 	printf("   %s, %s, in %s\n", wolfSSL_get_version(r->ssl),
 	    wolfSSL_get_cipher_name(r->ssl), took(t0, t, sizeof(t)));
 	diag_peer_print(stdout, &r->peer, clock_wall_s());
-	if (!diag_peer_name_ok(&r->peer, r->name, r->name_is_ip)) {
+	if (!tlsclient_name_ok(r->ssl, r->name)) {
 		diag_explain_name(r->peer.certs[0], r->name, why, sizeof(why));
 		return fail(r, STEP_TLS, EXIT_TLS, "%s", why);
 	}
@@ -749,7 +752,7 @@ run(const struct opts *o)
 	}
 	wolfSSL_free(r.ssl);
 	wolfSSL_CTX_free(r.ctx);
-	diag_peer_free(&r.peer);
+	tlsclient_seen_free(&r.peer);
 	if (r.fd >= 0) {
 		close(r.fd);
 	}

@@ -154,6 +154,17 @@ def _validity(nb, na, days):
     return nb, na
 
 
+def _builder(subject, issuer_name, pub, nb, na):
+    """A certificate builder with the fields every certificate has."""
+    return (x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer_name)
+            .public_key(pub)
+            .serial_number(_serial())
+            .not_valid_before(nb)
+            .not_valid_after(na))
+
+
 def make_ca(cn, issuer=None, not_before=None, not_after=None, days=CA_DAYS,
             path_length=None, key=None, org="certbridge lab"):
     """A CA certificate: self-signed root when issuer is None, else an
@@ -162,13 +173,7 @@ def make_ca(cn, issuer=None, not_before=None, not_after=None, days=CA_DAYS,
     nb, na = _validity(not_before, not_after, days)
     subject = _name(cn, org)
     pub = key.public_key()
-    b = (x509.CertificateBuilder()
-         .subject_name(subject)
-         .issuer_name(issuer.cert.subject if issuer else subject)
-         .public_key(pub)
-         .serial_number(_serial())
-         .not_valid_before(nb)
-         .not_valid_after(na)
+    b = (_builder(subject, issuer.cert.subject if issuer else subject, pub, nb, na)
          .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
          .add_extension(x509.KeyUsage(
              digital_signature=True, content_commitment=False, key_encipherment=False,
@@ -202,13 +207,7 @@ def make_leaf(cn, issuer, usage="server", dns=(), ips=(), uris=(),
             "both": [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]}
     if usage not in ekus:
         raise ValueError("usage must be server, client or both, not %r" % usage)
-    b = (x509.CertificateBuilder()
-         .subject_name(_name(cn, org))
-         .issuer_name(issuer.cert.subject)
-         .public_key(pub)
-         .serial_number(_serial())
-         .not_valid_before(nb)
-         .not_valid_after(na)
+    b = (_builder(_name(cn, org), issuer.cert.subject, pub, nb, na)
          .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
          .add_extension(x509.KeyUsage(
              digital_signature=True, content_commitment=False, key_encipherment=False,

@@ -212,10 +212,14 @@ def test_device_key_replaced_fails_reload(broker, make_gateway, pki, tmp_path, h
                                                                           "device_certs")))]
     assert len(about) == 1 and '"%s"' % target in about[0], problems
     assert "does not belong" in about[0], about[0]
-    # The gateway serves on. (dev-old-1 itself would now fail upstream:
-    # device_certs files are read when a device connects, so the check
-    # can only say so, not keep the old pair.)
+    # The gateway serves on, dev-old-1 included: sessions use the pairs
+    # proven at the last good load, from memory, never the files as they
+    # are now.
     device_connects(g, pki, "dev-new-1")
+    mark = g.mark()
+    device_connects(g, pki, "dev-old-1")
+    ev = g.wait_event("upstream-connected", since=mark, device="dev-old-1")
+    assert ev.get("client_cert") == "device", ev["_line"]
 
 
 def test_mismatched_key_refuses_start(certbridge_bin, pki, tmp_path):

@@ -555,6 +555,33 @@ def test_device_certs_without_shared_identity(broker, make_gateway, pki, device_
     barrier_then_absent(broker, bmark, g.port, pki.device("dev-old-1"), absent_ids=[cid])
 
 
+def test_device_certs_pair_added_takes_effect_at_reload(broker, make_gateway, pki, tmp_path):
+    """Sessions use the pairs proven at load, from memory: a pair added to
+    the folder is used from the next reload on, like every other file the
+    configuration names; until then the device keeps the shared identity."""
+    folder = tmp_path / "dc"
+    folder.mkdir()
+    g = make_gateway(broker.port, {"upstream": {"device_certs": str(folder)}})
+
+    def connect_as(expected_user, kind):
+        cid = "dc-added-%s" % uid()
+        mark, bmark = g.mark(), broker.mark()
+        with PahoClient(g.port, pki.device("dev-new-1"), "311", client_id=cid) as c:
+            assert c.connect() == 0, c.error
+        assert wait_broker_client(broker, cid, bmark) == expected_user
+        ev = g.wait_event("upstream-connected", since=mark, device="dev-new-1")
+        assert ev.get("client_cert") == kind, ev["_line"]
+
+    leaf = mkpki.make_leaf("dev-new-1-up", pki.pair("cloud-client-ca"), usage="client")
+    mkpki.write_cert(str(folder / "dev-new-1.crt"), leaf.cert)
+    mkpki.write_key(str(folder / "dev-new-1.key"), leaf.key)
+    connect_as(SHARED_CN, "shared")
+    mark = g.mark()
+    g.reload()
+    g.wait_event("reloaded", since=mark, timeout=10)
+    connect_as("dev-new-1-up", "device")
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize("cn", ["../etc", "sub/dev"])
 def test_device_certs_unsafe_identity(broker, make_gateway, pki, device_certs, cn, version):

@@ -15,75 +15,15 @@
 #include "diag_tls.h"
 #include "judge.h"
 #include "parse.h"
+#include "tlsclient.h"
 #include "util.h"
 #include "x509.h"
 
 #define ESC_LEN 600 /* an escaped name: up to 4 bytes out per byte in */
 
-static int diag_peer_index = -1;
-
 bool
-diag_peer_attach(WOLFSSL *ssl, struct diag_peer *p)
-{
-	memset(p, 0, sizeof(*p));
-	p->depth_max = -1;
-	if (diag_peer_index < 0) {
-		diag_peer_index = wolfSSL_get_ex_new_index(0, NULL, NULL, NULL,
-		    NULL);
-	}
-	return diag_peer_index >= 0 && wolfSSL_set_ex_data(ssl,
-	    diag_peer_index, p) == WOLFSSL_SUCCESS;
-}
-
-int
-diag_peer_verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *st)
-{
-	WOLFSSL *ssl;
-	struct diag_peer *p;
-	WOLFSSL_X509 *cur;
-	int depth;
-
-	ssl = wolfSSL_X509_STORE_CTX_get_ex_data(st,
-	    wolfSSL_get_ex_data_X509_STORE_CTX_idx());
-	p = ssl != NULL && diag_peer_index >= 0
-	    ? wolfSSL_get_ex_data(ssl, diag_peer_index) : NULL;
-	if (p == NULL) {
-		return preverify;
-	}
-	depth = wolfSSL_X509_STORE_CTX_get_error_depth(st);
-	cur = wolfSSL_X509_STORE_CTX_get_current_cert(st);
-	if (cur != NULL && depth >= 0 && depth < DIAG_CHAIN_MAX) {
-		WOLFSSL_X509 *copy = wolfSSL_X509_dup(cur);
-
-		if (copy != NULL) {
-			wolfSSL_X509_free(p->certs[depth]);
-			p->certs[depth] = copy;
-			p->depth_max = depth > p->depth_max ? depth
-			    : p->depth_max;
-		}
-	}
-	if (!preverify && p->err == 0) {
-		p->err = wolfSSL_X509_STORE_CTX_get_error(st);
-		p->err_depth = depth;
-		if (p->err == 0) {
-			p->err = -1; /* refused without a number */
-		}
-	}
-	return preverify;
-}
-
-void
-diag_peer_free(struct diag_peer *p)
-{
-	for (int i = 0; i < DIAG_CHAIN_MAX; i++) {
-		wolfSSL_X509_free(p->certs[i]);
-		p->certs[i] = NULL;
-	}
-	p->depth_max = -1;
-}
-
-bool
-diag_peer_chain_end(const struct diag_peer *p, char out[X509_NAME_LEN])
+diag_peer_chain_end(const struct tlsclient_seen *p,
+    char out[X509_NAME_LEN])
 {
 	for (int d = p->depth_max; d >= 0; d--) {
 		if (p->certs[d] != NULL) {
@@ -134,7 +74,7 @@ diag_tls_ctx_new(const char *ca_path, const char *cert, const char *key,
 		    diag_escape(cert, esc, sizeof(esc)));
 	} else {
 		wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_PEER,
-		    diag_peer_verify_cb);
+		    tlsclient_verify_cb);
 		wolfSSL_CTX_set_session_cache_mode(ctx, WOLFSSL_SESS_CACHE_OFF);
 		return ctx;
 	}
@@ -142,45 +82,24 @@ diag_tls_ctx_new(const char *ca_path, const char *cert, const char *key,
 	return NULL;
 }
 
-bool
-diag_tls_expect_name(WOLFSSL *ssl, const char *name, bool is_ip)
-{
-	if (is_ip) {
-		return wolfSSL_X509_VERIFY_PARAM_set1_ip_asc(
-		    wolfSSL_get0_param(ssl), name) == WOLFSSL_SUCCESS;
-	}
-	return wolfSSL_UseSNI(ssl, WOLFSSL_SNI_HOST_NAME, name,
-	    (unsigned short)strlen(name)) == WOLFSSL_SUCCESS
-	    && wolfSSL_check_domain_name(ssl, name) == WOLFSSL_SUCCESS;
-}
-
-bool
-diag_peer_name_ok(const struct diag_peer *p, const char *name, bool is_ip)
-{
-	WOLFSSL_X509 *leaf = p->certs[0];
-
-	if (leaf == NULL) {
-		return false;
-	}
-	if (is_ip) {
-		return wolfSSL_X509_check_ip_asc(leaf, name, 0) == 1;
-	}
-	return wolfSSL_X509_check_host(leaf, name, strlen(name), 0, NULL) == 1;
-}
-
 void
-diag_explain_handshake(int e, int alert, const struct diag_peer *p,
+diag_explain_handshake(int e, int alert, const struct tlsclient_seen *p,
     const struct diag_trust *t, WOLFSSL_X509 *ours, const char *cert_path,
     const char *name, char *out, size_t cap)
 {
 	char err[WOLFSSL_MAX_ERROR_SZ];
 
-	if (e == DOMAIN_NAME_MISMATCH || e == IPADDR_MISMATCH
-	    || judge_vclass(p->err) == JUDGE_VC_NAME_MISMATCH) {
-		diag_explain_name(p->certs[0], name, out, cap);
-	} else if (p->err != 0) {
+	switch (tlsclient_refusal(e, p)) {
+	case TLSCLIENT_CHAIN:
 		diag_explain_verify(p, t, out, cap);
-	} else if (alert > 0) {
+		return;
+	case TLSCLIENT_NAME:
+		diag_explain_name(p->certs[0], name, out, cap);
+		return;
+	case TLSCLIENT_NOT_REFUSED:
+		break;
+	}
+	if (alert > 0) {
 		diag_explain_alert(alert, false, ours, cert_path, name, out,
 		    cap);
 	} else if (e == SOCKET_PEER_CLOSED_E || e == SOCKET_ERROR_E
@@ -202,10 +121,10 @@ diag_explain_handshake(int e, int alert, const struct diag_peer *p,
 /* "the server's certificate /CN=x" or "the CA certificate /CN=y (depth 1
  * of the server's chain)". */
 static void
-diag_which(const struct diag_peer *p, int depth, char *out, size_t cap)
+diag_which(const struct tlsclient_seen *p, int depth, char *out, size_t cap)
 {
 	char name[X509_NAME_LEN], esc[ESC_LEN];
-	WOLFSSL_X509 *c = depth >= 0 && depth < DIAG_CHAIN_MAX
+	WOLFSSL_X509 *c = depth >= 0 && depth < TLSCLIENT_CHAIN_MAX
 	    ? p->certs[depth] : NULL;
 
 	if (c == NULL) {
@@ -224,11 +143,12 @@ diag_which(const struct diag_peer *p, int depth, char *out, size_t cap)
 }
 
 static void
-diag_dates(const struct diag_peer *p, const struct diag_trust *t,
+diag_dates(const struct tlsclient_seen *p, const struct diag_trust *t,
     bool expired, char *out, size_t cap)
 {
-	WOLFSSL_X509 *c = p->err_depth >= 0 && p->err_depth < DIAG_CHAIN_MAX
-	    ? p->certs[p->err_depth] : NULL;
+	WOLFSSL_X509 *c = p->err_depth >= 0
+	    && p->err_depth < TLSCLIENT_CHAIN_MAX ? p->certs[p->err_depth]
+	    : NULL;
 	char which[ESC_LEN + 64], when[40], now[40], span[40];
 	int64_t at;
 
@@ -274,8 +194,8 @@ diag_ca_has_name(const struct diag_trust *t, const char *name)
 }
 
 static void
-diag_unknown_issuer(const struct diag_peer *p, const struct diag_trust *t,
-    char *out, size_t cap)
+diag_unknown_issuer(const struct tlsclient_seen *p,
+    const struct diag_trust *t, char *out, size_t cap)
 {
 	char end[X509_NAME_LEN], esc[ESC_LEN], file[ESC_LEN];
 	const char *only_leaf = "";
@@ -323,8 +243,8 @@ diag_unknown_issuer(const struct diag_peer *p, const struct diag_trust *t,
 }
 
 void
-diag_explain_verify(const struct diag_peer *p, const struct diag_trust *t,
-    char *out, size_t cap)
+diag_explain_verify(const struct tlsclient_seen *p,
+    const struct diag_trust *t, char *out, size_t cap)
 {
 	char which[ESC_LEN + 64];
 
@@ -540,7 +460,7 @@ diag_cert_print(FILE *out, WOLFSSL_X509 *c, int64_t now, const char *first,
 }
 
 void
-diag_peer_print(FILE *out, const struct diag_peer *p, int64_t now)
+diag_peer_print(FILE *out, const struct tlsclient_seen *p, int64_t now)
 {
 	char first[16];
 

@@ -42,9 +42,6 @@ void diag_explain_resolve(int rc, int sys_err, const char *host, char *out,
 void diag_explain_tcp(int err, const char *target, const char *waited,
     char *out, size_t cap);
 
-/* Whether s is an IPv4 or IPv6 address (not a name). */
-bool diag_is_ip(const char *s);
-
 /* The outcome of a bounded TLS operation. */
 enum diag_io {
 	DIAG_IO_OK = 0,

@@ -8,7 +8,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <arpa/inet.h>
 #include <netinet/in.h>
 
 #include "clock.h"
@@ -146,16 +145,6 @@ diag_explain_tcp(int err, const char *target, const char *waited,
 		snprintf(out, cap, "cannot connect to %s (%s): check the "
 		    "address and the network", esc, strerror(err));
 	}
-}
-
-bool
-diag_is_ip(const char *s)
-{
-	struct in6_addr a6;
-	struct in_addr a4;
-
-	return inet_pton(AF_INET, s, &a4) == 1
-	    || inet_pton(AF_INET6, s, &a6) == 1;
 }
 
 /* After a wolfSSL call returned rc: OK when it succeeded (rc > 0), else
