@@ -11,7 +11,6 @@
 #include <sys/stat.h>
 
 #include "devcert.h"
-#include "gen.h"
 #include "util.h"
 
 bool
@@ -47,11 +46,9 @@ devcert_fallback(const struct cfg *cfg)
 }
 
 enum devcert_choice
-devcert_pick(const struct gen *g, const char *identity,
-    const struct devstore_pair **pair)
+devcert_pick(const struct cfg *cfg, const struct devstore *pairs,
+    const char *identity, const struct devstore_pair **pair)
 {
-	const struct cfg *cfg = g->cfg;
-
 	*pair = NULL;
 	if (cfg->upstream.device_certs.path == NULL || identity == NULL
 	    || identity[0] == '\0') {
@@ -62,7 +59,7 @@ devcert_pick(const struct gen *g, const char *identity,
 	if (!devcert_identity_safe(identity)) {
 		return DEVCERT_UNSAFE;
 	}
-	*pair = devstore_find(g->devstore, identity);
+	*pair = devstore_find(pairs, identity);
 	return *pair != NULL ? DEVCERT_DEVICE : devcert_fallback(cfg);
 }
 

@@ -13,9 +13,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "config.h"
 #include "devstore.h"
-
-struct gen;
 
 /* Longest identity used in a file name. */
 #define DEVCERT_IDENTITY_MAX 128
@@ -29,9 +28,11 @@ enum devcert_choice {
 };
 
 /* Decides for a device with identity (NULL or "" when it has none) under
- * generation g; *pair is the device's pair for DEVCERT_DEVICE (NULL
- * otherwise), from the pairs proven when g loaded: no file is looked at. */
-enum devcert_choice devcert_pick(const struct gen *g, const char *identity,
+ * cfg, with pairs the ones proven when that configuration loaded (its
+ * generation's devstore); *pair is the device's pair for DEVCERT_DEVICE
+ * (NULL otherwise). No file is looked at. */
+enum devcert_choice devcert_pick(const struct cfg *cfg,
+    const struct devstore *pairs, const char *identity,
     const struct devstore_pair **pair);
 
 /* Whether identity is safe as a file name: 1..DEVCERT_IDENTITY_MAX bytes

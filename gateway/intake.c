@@ -240,7 +240,7 @@ intake_upstream_identity_ok(struct session *s, const struct mqtt_connect *c)
 	uint8_t code = c->version == MQTT_V5 ? MQTT_RC_V5_NOT_AUTHORIZED
 	    : MQTT_CONNACK_V3_NOT_AUTHORIZED;
 
-	switch (devcert_pick(s->gen, id, &pair)) {
+	switch (devcert_pick(s->gen->cfg, s->gen->devstore, id, &pair)) {
 	case DEVCERT_UNSAFE:
 		snprintf(detail, sizeof(detail), "identity \"%s\" cannot be "
 		    "a file name in [upstream] device_certs (letters, digits "

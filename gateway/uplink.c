@@ -207,7 +207,8 @@ uplink_use_identity(struct session *s, WOLFSSL *ssl)
 	const struct devstore_pair *pair;
 	char detail[2 * PATH_MAX + 128];
 
-	s->up_cert = devcert_pick(s->gen, intake_identity(s), &pair);
+	s->up_cert = devcert_pick(s->gen->cfg, s->gen->devstore,
+	    intake_identity(s), &pair);
 	if (s->up_cert != DEVCERT_DEVICE) {
 		return true;
 	}

@@ -277,12 +277,12 @@ test_pick_choices_and_unsafe_names(void **state)
 	g.devstore = load_ok();
 	assert_int_equal(devstore_count(g.devstore), 1);
 
-	assert_int_equal(devcert_pick(&g, "dev-a", &pair), DEVCERT_DEVICE);
+	assert_int_equal(devcert_pick(g.cfg, g.devstore, "dev-a", &pair), DEVCERT_DEVICE);
 	assert_ptr_equal(pair, devstore_find(g.devstore, "dev-a"));
-	assert_int_equal(devcert_pick(&g, "dev-b", &pair), DEVCERT_NONE);
+	assert_int_equal(devcert_pick(g.cfg, g.devstore, "dev-b", &pair), DEVCERT_NONE);
 	assert_null(pair);
-	assert_int_equal(devcert_pick(&g, NULL, &pair), DEVCERT_NONE);
-	assert_int_equal(devcert_pick(&g, "", &pair), DEVCERT_NONE);
+	assert_int_equal(devcert_pick(g.cfg, g.devstore, NULL, &pair), DEVCERT_NONE);
+	assert_int_equal(devcert_pick(g.cfg, g.devstore, "", &pair), DEVCERT_NONE);
 	memset(longest, 'x', 129);
 	longest[129] = '\0';
 	for (size_t i = 0; i < 8; i++) {
@@ -290,25 +290,25 @@ test_pick_choices_and_unsafe_names(void **state)
 		    "dev-a/", "dev a", "dev-a\n", "..", longest };
 
 		pair = (const struct devstore_pair *)&g;
-		assert_int_equal(devcert_pick(&g, bad[i], &pair),
+		assert_int_equal(devcert_pick(g.cfg, g.devstore, bad[i], &pair),
 		    DEVCERT_UNSAFE);
 		assert_null(pair);
 	}
 	longest[128] = '\0';
-	assert_int_equal(devcert_pick(&g, longest, &pair), DEVCERT_NONE);
+	assert_int_equal(devcert_pick(g.cfg, g.devstore, longest, &pair), DEVCERT_NONE);
 
 	/* With a shared identity, devices without a pair use it. */
 	cfg.upstream.cert.path = (char *)"shared.pem";
-	assert_int_equal(devcert_pick(&g, "dev-b", &pair), DEVCERT_SHARED);
+	assert_int_equal(devcert_pick(g.cfg, g.devstore, "dev-b", &pair), DEVCERT_SHARED);
 	assert_null(pair);
-	assert_int_equal(devcert_pick(&g, "dev-a", &pair), DEVCERT_DEVICE);
-	assert_int_equal(devcert_pick(&g, "../x", &pair), DEVCERT_UNSAFE);
+	assert_int_equal(devcert_pick(g.cfg, g.devstore, "dev-a", &pair), DEVCERT_DEVICE);
+	assert_int_equal(devcert_pick(g.cfg, g.devstore, "../x", &pair), DEVCERT_UNSAFE);
 	/* Without device_certs nothing is looked up. */
 	cfg.upstream.device_certs.path = NULL;
-	assert_int_equal(devcert_pick(&g, "dev-a", &pair), DEVCERT_SHARED);
+	assert_int_equal(devcert_pick(g.cfg, g.devstore, "dev-a", &pair), DEVCERT_SHARED);
 	assert_null(pair);
 	cfg.upstream.cert.path = NULL;
-	assert_int_equal(devcert_pick(&g, "dev-a", &pair), DEVCERT_ANONYMOUS);
+	assert_int_equal(devcert_pick(g.cfg, g.devstore, "dev-a", &pair), DEVCERT_ANONYMOUS);
 	cfg.upstream.device_certs.path = dir;
 	devstore_unref(g.devstore);
 }

@@ -1,0 +1,431 @@
+#!/usr/bin/python3
+"""benchkit.py - the parts of a lab that tools/bench.py and tools/soak.py
+drive: their processes (mosquitto and certbridge, started here and stopped by
+PID), free ports, the MQTT bytes a load generator sends, and what /proc says
+of a process (memory, CPU, descriptors).
+"""
+
+import asyncio
+import os
+import platform
+import pwd
+import resource
+import signal
+import socket
+import ssl
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def log(msg):
+    print("bench: " + msg, file=sys.stderr, flush=True)
+
+
+class BenchError(Exception):
+    pass
+
+
+# ---------------------------------------------------------------- /proc
+
+
+def proc_mem(pid):
+    """Memory of a process in KiB: VmRSS, RssAnon, VmHWM from status;
+    Private_Dirty, Pss from smaps_rollup when the kernel has it."""
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            if k in ("VmRSS", "RssAnon", "VmHWM"):
+                out[k] = int(v.split()[0])
+    try:
+        with open("/proc/%d/smaps_rollup" % pid) as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                if k in ("Private_Dirty", "Pss"):
+                    out[k] = int(v.split()[0])
+    except OSError:
+        pass
+    return out
+
+
+def proc_cpu(pid):
+    """user+sys CPU seconds of a process (utime, stime of /proc/PID/stat)."""
+    with open("/proc/%d/stat" % pid) as f:
+        s = f.read()
+    fields = s[s.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def self_cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def proc_fds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def settle_rss(pid, quiet_s=0.6, timeout=10.0):
+    """Polls VmRSS until it stays unchanged for quiet_s (bounded)."""
+    deadline = time.monotonic() + timeout
+    last = proc_mem(pid)
+    since = time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        cur = proc_mem(pid)
+        if cur.get("VmRSS") != last.get("VmRSS"):
+            last, since = cur, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return cur
+    return proc_mem(pid)
+
+
+def wait_fds_below(pid, limit, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    n = proc_fds(pid)
+    while n > limit and time.monotonic() < deadline:
+        time.sleep(0.1)
+        n = proc_fds(pid)
+    return n
+
+
+# ---------------------------------------------------------------- machine
+
+
+def machine_info(certbridge_bin):
+    info = {"nproc": os.cpu_count(), "kernel": platform.release()}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    info["cpu"] = line.split(":", 1)[1].strip()
+                    break
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal"):
+                    info["mem_gib"] = round(int(line.split()[1]) / 1048576, 1)
+    except OSError:
+        pass
+    try:
+        info["os"] = platform.freedesktop_os_release().get("PRETTY_NAME", "")
+    except (OSError, AttributeError):
+        pass
+    for key, pkg in (("wolfssl", "libwolfssl35"), ("mosquitto", "mosquitto"),
+                     ("libevent", "libevent-2.1-7")):
+        try:
+            p = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", pkg],
+                               capture_output=True, text=True, timeout=10)
+            info[key] = p.stdout.strip() if p.returncode == 0 else "?"
+        except (OSError, subprocess.TimeoutExpired):
+            info[key] = "?"
+    try:
+        p = subprocess.run([certbridge_bin, "-V"], capture_output=True, text=True, timeout=10)
+        info["certbridge"] = (p.stdout or p.stderr).strip().splitlines()[0]
+    except (OSError, subprocess.TimeoutExpired, IndexError):
+        info["certbridge"] = "?"
+    info["client"] = "Python %s asyncio, %s" % (platform.python_version(), ssl.OPENSSL_VERSION)
+    return info
+
+
+# ---------------------------------------------------------------- processes
+
+
+def free_port():
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def listening(port):
+    for f in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(f) as fh:
+                for line in fh.readlines()[1:]:
+                    p = line.split()
+                    if p[3] == "0A" and int(p[1].rsplit(":", 1)[1], 16) == port:
+                        return True
+        except OSError:
+            pass
+    return False
+
+
+class Proc:
+    """A child process of ours, logging to a file, stopped by its PID."""
+
+    def __init__(self, name, argv, workdir, port):
+        self.name, self.argv, self.port = name, argv, port
+        self.log_path = Path(workdir) / (name + ".log")
+        self.proc = None
+
+    def start(self, timeout=15.0):
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=self._log,
+                                     stderr=subprocess.STDOUT, start_new_session=True,
+                                     cwd=str(self.log_path.parent))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise BenchError("%s exited with %s before listening; log %s:\n%s"
+                                 % (self.name, self.proc.returncode, self.log_path, self.tail()))
+            if listening(self.port):
+                return self
+            time.sleep(0.02)
+        self.stop()
+        raise BenchError("%s did not listen on %d within %.0fs" % (self.name, self.port, timeout))
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout=15.0):
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        try:
+            self._log.close()
+        except (AttributeError, OSError):
+            pass
+        return self.proc.returncode
+
+    def tail(self, n=30):
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+
+MOSQUITTO_CONF = """# written by tools/bench.py: the broker of tests/integration/cbtest.py, with
+# less logging (log_type all would log every PUBLISH) and, unless
+# --broker-nagle, set_tcp_nodelay true (see docs/benchmarks.md: with Nagle on,
+# bursts of small messages stall for the 40 ms delayed-ACK timer)
+per_listener_settings false
+allow_anonymous false
+persistence false
+user {user}
+log_dest stderr
+log_type error
+log_type warning
+log_type notice
+connection_messages false
+
+listener {port} 127.0.0.1
+protocol mqtt
+cafile {cafile}
+certfile {certfile}
+keyfile {keyfile}
+require_certificate true
+use_identity_as_username true
+"""
+
+
+def start_broker(pki, workdir, args):
+    port = free_port()
+    conf = Path(workdir) / "mosquitto.conf"
+    text = MOSQUITTO_CONF.format(
+        user=pwd.getpwuid(os.geteuid()).pw_name, port=port,
+        cafile=pki / "cloud-client-ca.pem", certfile=pki / "broker-chain.pem",
+        keyfile=pki / "broker.key")
+    if not args.broker_nagle:
+        text += "set_tcp_nodelay true\n"
+    if args.broker_tls13_ciphers:
+        text += "ciphers_tls1.3 %s\n" % args.broker_tls13_ciphers
+    conf.write_text(text)
+    return Proc("mosquitto", ["mosquitto", "-c", str(conf)], workdir, port).start()
+
+
+def gateway_ini(pki, port, broker_port, args, log_level):
+    return """; written by tools/bench.py
+[gateway]
+admin_listen =
+state_file =
+log_level = {log_level}
+max_connections = {maxconn}
+shutdown_grace = 2s
+
+[downstream]
+listen = 127.0.0.1:{port}
+cert = {pki}/gateway-chain.pem
+key = {pki}/gateway.key
+client_auth = required
+; The load generator is one address with many connections in flight.
+max_handshakes_per_ip = 1000000
+{ciphers}
+
+[ca.old]
+file = {pki}/ca-old.pem
+
+[ca.new]
+file = {pki}/ca-new.pem
+
+[upstream]
+address = 127.0.0.1:{broker_port}
+sni = localhost
+ca = {pki}/cloud-root.pem
+cert = {pki}/gateway-upstream.pem
+key = {pki}/gateway-upstream.key
+connect_rate = {rate}
+
+[mqtt]
+; Every session of the load generator shows the same certificate: they are
+; told apart by client id (with identity = cn, a newer one would take an
+; older one's place in the connect queue).
+identity = none
+clientid = keep
+username = keep
+max_packet_size = 1M
+""".format(ciphers=("ciphers = " + args.downstream_ciphers) if args.downstream_ciphers else "",
+           log_level=log_level, maxconn=max(10000, args.sessions + 1000, args.rate_sessions + 1000),
+           port=port, pki=pki, broker_port=broker_port, rate=args.connect_rate)
+
+
+def start_gateway(binary, pki, workdir, broker_port, args, log_level=None, name="certbridge"):
+    port = free_port()
+    ini = Path(workdir) / (name + ".ini")
+    ini.write_text(gateway_ini(pki, port, broker_port, args, log_level or args.log_level))
+    return Proc(name, [binary, "-c", str(ini)], workdir, port).start()
+
+
+# ---------------------------------------------------------------- MQTT 3.1.1
+
+
+def varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def connect_packet(client_id, keepalive):
+    cid = client_id.encode()
+    body = (b"\x00\x04MQTT\x04\x02" + struct.pack(">H", keepalive)
+            + struct.pack(">H", len(cid)) + cid)
+    return b"\x10" + varint(len(body)) + body
+
+
+def subscribe_packet(topic, pid=1):
+    t = topic.encode()
+    body = struct.pack(">H", pid) + struct.pack(">H", len(t)) + t + b"\x00"
+    return b"\x82" + varint(len(body)) + body
+
+
+DISCONNECT = b"\xe0\x00"
+
+
+class Session:
+    __slots__ = ("reader", "writer")
+
+    def __init__(self, reader, writer):
+        self.reader, self.writer = reader, writer
+
+
+class Client:
+    """How the load generator connects to one target."""
+
+    def __init__(self, port, cafile, cert, key):
+        self.port = port
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        ctx.load_verify_locations(str(cafile))
+        ctx.load_cert_chain(str(cert), str(key))
+        self.ctx = ctx
+        self.cipher = None  # (name, version, bits) of the first session
+
+    async def open(self, client_id, keepalive, timeout=30.0):
+        """TCP + TLS + CONNECT + CONNACK. Returns (Session, seconds)."""
+        t0 = time.perf_counter()
+
+        async def run():
+            r, w = await asyncio.open_connection("127.0.0.1", self.port, ssl=self.ctx,
+                                                 server_hostname="localhost", limit=1 << 20)
+            try:
+                w.write(connect_packet(client_id, keepalive))
+                ack = await r.readexactly(4)
+            except BaseException:
+                w.transport.abort()
+                raise
+            if self.cipher is None:
+                self.cipher = w.get_extra_info("cipher")
+            if ack[0] != 0x20 or ack[1] != 2 or ack[3] != 0:
+                w.transport.abort()
+                raise BenchError("CONNACK %s for %s" % (ack.hex(), client_id))
+            return Session(r, w)
+
+        s = await asyncio.wait_for(run(), timeout)
+        return s, time.perf_counter() - t0
+
+    async def close(self, s):
+        try:
+            s.writer.write(DISCONNECT)
+            s.writer.close()
+            await asyncio.wait_for(s.writer.wait_closed(), 5.0)
+        except (OSError, asyncio.TimeoutError, ssl.SSLError, ConnectionError):
+            s.writer.transport.abort()
+
+
+async def open_many(client, n, concurrency, prefix, keepalive, on_progress=None):
+    """Opens n sessions, at most `concurrency` in flight. Returns (sessions,
+    latencies, errors, elapsed seconds)."""
+    sessions, lat, errors = [], [], []
+    nxt = 0
+
+    async def worker():
+        nonlocal nxt
+        while nxt < n:
+            i = nxt
+            nxt += 1
+            try:
+                s, dt = await client.open("%s-%d" % (prefix, i), keepalive)
+            except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ssl.SSLError,
+                    BenchError) as e:
+                errors.append("%s: %s" % (type(e).__name__, e))
+                continue
+            sessions.append(s)
+            lat.append(dt)
+            if on_progress:
+                on_progress(len(sessions))
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*[worker() for _ in range(min(concurrency, n))])
+    return sessions, lat, errors, time.perf_counter() - t0
+
+
+async def close_many(client, sessions, concurrency=200):
+    it = iter(list(sessions))
+
+    async def worker():
+        for s in it:
+            await client.close(s)
+
+    await asyncio.gather(*[worker() for _ in range(concurrency)])
+    sessions.clear()
+
+
+def pctl(values, p):
+    if not values:
+        return None
+    v = sorted(values)
+    k = min(len(v) - 1, max(0, int(round(p / 100.0 * len(v) + 0.5)) - 1))
+    return v[k]
