@@ -44,6 +44,7 @@ import datetime
 import hashlib
 import http.client
 import os
+import pwd
 import re
 import resource
 import shutil
@@ -60,7 +61,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.dont_write_bytecode = True  # leave no __pycache__ in the checkout
 sys.path.insert(0, str(REPO / "tools"))
-import bench  # noqa: E402
+import benchkit  # noqa: E402
 import mkpki  # noqa: E402
 
 MIB = 1024.0  # proc_mem figures are KiB
@@ -92,8 +93,8 @@ def _child_nofile():
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-class SoakProc(bench.Proc):
-    """bench.Proc, with the child's RLIMIT_NOFILE raised to the hard limit."""
+class SoakProc(benchkit.Proc):
+    """benchkit.Proc, with the child's RLIMIT_NOFILE raised to the hard limit."""
 
     def start(self, timeout=15.0):
         self._log = open(self.log_path, "ab")
@@ -105,7 +106,7 @@ class SoakProc(bench.Proc):
             if self.proc.poll() is not None:
                 raise SoakError("%s exited with %s before listening; log %s:\n%s"
                                 % (self.name, self.proc.returncode, self.log_path, self.tail()))
-            if bench.listening(self.port):
+            if benchkit.listening(self.port):
                 return self
             time.sleep(0.02)
         self.stop()
@@ -180,9 +181,9 @@ class Lab:
         self.pki = suite.pki
         self.dir = suite.workdir / name
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.broker_port = bench.free_port()
-        self.port = bench.free_port()
-        self.admin_port = bench.free_port()
+        self.broker_port = benchkit.free_port()
+        self.port = benchkit.free_port()
+        self.admin_port = benchkit.free_port()
         self.gw_over = gateway or {}
         self.broker_extra = broker_extra
         self.broker = None
@@ -193,15 +194,15 @@ class Lab:
 
     def start_broker(self, certfile=None, keyfile=None):
         conf = self.dir / "mosquitto.conf"
-        text = bench.MOSQUITTO_CONF.format(
-            user=bench.pwd.getpwuid(os.geteuid()).pw_name, port=self.broker_port,
+        text = benchkit.MOSQUITTO_CONF.format(
+            user=pwd.getpwuid(os.geteuid()).pw_name, port=self.broker_port,
             cafile=self.pki / "cloud-client-ca.pem",
             certfile=certfile or self.pki / "broker-chain.pem",
             keyfile=keyfile or self.pki / "broker.key")
         conf.write_text(text + BROKER_EXTRA + self.broker_extra)
         self.broker_starts += 1
         deadline = time.monotonic() + 10
-        while bench.listening(self.broker_port) and time.monotonic() < deadline:
+        while benchkit.listening(self.broker_port) and time.monotonic() < deadline:
             time.sleep(0.02)  # the previous one's socket
         self.broker = SoakProc("mosquitto", ["mosquitto", "-c", str(conf)], self.dir,
                                self.broker_port).start()
@@ -236,7 +237,7 @@ class Lab:
         self.gw = SoakProc("certbridge", [self.suite.binary, "-c", str(ini)], self.dir,
                            self.port).start()
         deadline = time.monotonic() + 10
-        while not bench.listening(self.admin_port):
+        while not benchkit.listening(self.admin_port):
             if time.monotonic() > deadline:
                 raise SoakError("certbridge's admin endpoint did not listen")
             time.sleep(0.02)
@@ -281,13 +282,13 @@ class Lab:
         return await asyncio.to_thread(scrape_metrics, self.admin_port)
 
     def fds(self):
-        return bench.proc_fds(self.gw.pid)
+        return benchkit.proc_fds(self.gw.pid)
 
     def rss(self):
-        return bench.proc_mem(self.gw.pid)["VmRSS"]
+        return benchkit.proc_mem(self.gw.pid)["VmRSS"]
 
     async def settle_rss(self, quiet_s=1.0, timeout=15.0):
-        return (await asyncio.to_thread(bench.settle_rss, self.gw.pid, quiet_s, timeout))["VmRSS"]
+        return (await asyncio.to_thread(benchkit.settle_rss, self.gw.pid, quiet_s, timeout))["VmRSS"]
 
     async def wait_fds(self, limit, timeout=20.0):
         deadline = time.monotonic() + timeout
@@ -344,11 +345,11 @@ class Fleet:
 
 
 def varint(n):
-    return bench.varint(n)
+    return benchkit.varint(n)
 
 
 def connect_packet(client_id, keepalive):
-    return bench.connect_packet(client_id, keepalive)
+    return benchkit.connect_packet(client_id, keepalive)
 
 
 def publish_packet(topic, payload, qos=0, pid=0, dup=False):
@@ -589,7 +590,7 @@ class MqttConn:
         if self.closed.is_set():
             return
         self.closing = True
-        self.write(bench.DISCONNECT)
+        self.write(benchkit.DISCONNECT)
         self.gate.set()
         try:
             await asyncio.wait_for(self.closed.wait(), timeout)
@@ -1871,7 +1872,7 @@ async def slow_round(run, p, stall, rnd):
 
 
 class FleetClient:
-    """bench.open_many's client: each client id is a device of the fleet
+    """benchkit.open_many's client: each client id is a device of the fleet
     (its own certificate), opened as an MqttConn; on_open(conn) is called
     as soon as a session has its CONNACK 0."""
 
@@ -1884,7 +1885,7 @@ class FleetClient:
                      device_ip(int(client_id.rsplit("-", 1)[1])))
         code = await c.open(self.port, client_id, keepalive, timeout)
         if code != 0:
-            raise bench.BenchError("CONNACK %s for %s (%s)" % (code, client_id, c.att.error))
+            raise benchkit.BenchError("CONNACK %s for %s (%s)" % (code, client_id, c.att.error))
         if self.on_open:
             self.on_open(c)
         return c, time.perf_counter() - t0
@@ -1967,7 +1968,7 @@ async def scenario_hold(run, p):
     n = maxc - p["silent"]   # the silent control sessions take the rest
     keepalive, every = p["keepalive"], p["ping"]
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    # The same devices in both rounds (they reconnect): bench.open_many
+    # The same devices in both rounds (they reconnect): benchkit.open_many
     # names them PREFIX-0 .. PREFIX-(n-1).
     prefix = run.names("hold", 1)[0]
     t = time.monotonic()
@@ -1983,7 +1984,7 @@ async def scenario_hold(run, p):
     # longer than 1.5 x keepalive.
     pinger0 = Pinger(every)
     client = FleetClient(run, lab.port, "warm-up", pinger0.start)
-    conns, lat, errors, el = await bench.open_many(client, n, p["concurrency"], prefix,
+    conns, lat, errors, el = await benchkit.open_many(client, n, p["concurrency"], prefix,
                                                    keepalive)
     log("  warm-up round: %d sessions in %.0fs (%d failed), certbridge RSS %.0f MiB"
         % (len(conns), el, len(errors), lab.rss() / MIB))
@@ -1994,7 +1995,7 @@ async def scenario_hold(run, p):
     pinger = Pinger(every)
     client = FleetClient(run, lab.port, "held", pinger.start)
     t_open = time.monotonic()
-    conns, lat, errors, el = await bench.open_many(client, n, p["concurrency"], prefix,
+    conns, lat, errors, el = await benchkit.open_many(client, n, p["concurrency"], prefix,
                                                    keepalive)
     held_rss = await lab.settle_rss()
     held_fds = lab.fds()
@@ -2258,7 +2259,7 @@ def main(argv=None):
     t0 = time.monotonic()
     suite.pki = Path(mkpki.lab(str(args.workdir / "pki")))
     suite.fleet = Fleet(suite.pki)
-    info = bench.machine_info(args.binary)
+    info = benchkit.machine_info(args.binary)
     log("%s mode, scenarios %s; work folder %s; descriptor limit %d (hard %d)"
         % (suite.mode, ",".join(map(str, nums)), args.workdir,
            resource.getrlimit(resource.RLIMIT_NOFILE)[0], hard))
