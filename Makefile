@@ -2,7 +2,10 @@
 #
 #   make            install missing Debian packages, build build/certbridge and tools
 #   make test       unit tests, -t fixtures, integration tests, then all of it again
-#                   under AddressSanitizer + UndefinedBehaviorSanitizer
+#                   under AddressSanitizer + UndefinedBehaviorSanitizer, fuzzing,
+#                   and the quick reliability suite (soak-quick)
+#   make soak       the full reliability suite (docs/reliability.md)
+#   make bench      the benchmarks (docs/benchmarks.md)
 #   make run        the lab: test PKI, local TLS mosquitto, certbridge on conf/lab.ini
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make clean
@@ -137,6 +140,7 @@ test: deps
 	@$(MAKE) --no-print-directory test-unit test-conf test-integration
 	@$(MAKE) --no-print-directory SANITIZE=address,undefined test-unit test-conf test-integration
 	@$(MAKE) --no-print-directory fuzz-run FUZZ_SECONDS=30
+	@$(MAKE) --no-print-directory soak-quick
 	@echo "make test: all passed"
 
 # Real certificates and CRLs for the DER readers' and the judge's tests, and

@@ -58,7 +58,7 @@ sys.path.insert(0, str(REPO / "tools"))
 import mkpki  # noqa: E402
 from benchkit import (  # noqa: E402
     BenchError, Client, close_many, log, machine_info, open_many, pctl, proc_cpu,
-    proc_fds, proc_mem, self_cpu, settle_rss, start_broker, start_gateway,
+    proc_fds, proc_mem, self_cpu, settle_rss, split_packets, start_broker, start_gateway,
     subscribe_packet, varint, wait_fds_below,
 )
 
@@ -235,7 +235,11 @@ async def phase_throughput(target, args, runid, size, count, window, tag="tp"):
     done = asyncio.Event()
     sample = max(1, args.check_every)
 
-    def on_message(payload_mv):
+    def on_packet(mv, first, i, e):
+        if first & 0xF0 != 0x30:
+            return
+        tl = (mv[i] << 8) | mv[i + 1]
+        payload_mv = mv[i + 2 + tl + (2 if first & 0x06 else 0):e]
         n = len(payload_mv)
         st["received"] += 1
         st["bytes"] += n
@@ -270,29 +274,7 @@ async def phase_throughput(target, args, runid, size, count, window, tag="tp"):
                 raise BenchError("subscriber connection closed")
             buf += chunk
             mv = memoryview(buf)
-            pos, end = 0, len(buf)
-            while True:
-                if end - pos < 2:
-                    break
-                # remaining length (varint)
-                rl, mult, i = 0, 1, pos + 1
-                while True:
-                    if i >= end:
-                        rl = -1
-                        break
-                    b = mv[i]
-                    rl += (b & 0x7F) * mult
-                    mult <<= 7
-                    i += 1
-                    if not b & 0x80:
-                        break
-                if rl < 0 or end - i < rl:
-                    break
-                if mv[pos] & 0xF0 == 0x30:
-                    tl = (mv[i] << 8) | mv[i + 1]
-                    ps = i + 2 + tl + (2 if mv[pos] & 0x06 else 0)
-                    on_message(mv[ps:i + rl])
-                pos = i + rl
+            pos = split_packets(mv, on_packet)
             mv.release()
             del buf[:pos]
             progress.set()

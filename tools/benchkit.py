@@ -159,7 +159,12 @@ def listening(port):
 
 
 class Proc:
-    """A child process of ours, logging to a file, stopped by its PID."""
+    """A child process of ours, logging to a file, stopped by its PID. A
+    subclass may set preexec_fn (run in the child before exec, as
+    staticmethod) and Error (what start() raises)."""
+
+    preexec_fn = None
+    Error = BenchError
 
     def __init__(self, name, argv, workdir, port):
         self.name, self.argv, self.port = name, argv, port
@@ -170,17 +175,17 @@ class Proc:
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=self._log,
                                      stderr=subprocess.STDOUT, start_new_session=True,
-                                     cwd=str(self.log_path.parent))
+                                     cwd=str(self.log_path.parent), preexec_fn=self.preexec_fn)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise BenchError("%s exited with %s before listening; log %s:\n%s"
+                raise self.Error("%s exited with %s before listening; log %s:\n%s"
                                  % (self.name, self.proc.returncode, self.log_path, self.tail()))
             if listening(self.port):
                 return self
             time.sleep(0.02)
         self.stop()
-        raise BenchError("%s did not listen on %d within %.0fs" % (self.name, self.port, timeout))
+        raise self.Error("%s did not listen on %d within %.0fs" % (self.name, self.port, timeout))
 
     @property
     def pid(self):
@@ -197,13 +202,20 @@ class Proc:
             try:
                 self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+                pass
+        self.kill()
+        return self.proc.returncode
+
+    def kill(self):
+        """SIGKILL our child by its PID if it still runs, reap it, and close
+        its log."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
         try:
             self._log.close()
         except (AttributeError, OSError):
             pass
-        return self.proc.returncode
 
     def tail(self, n=30):
         try:
@@ -236,13 +248,19 @@ use_identity_as_username true
 """
 
 
+def mosquitto_conf(pki, port, certfile=None, keyfile=None):
+    """MOSQUITTO_CONF for the lab PKI, listening on port; the broker's own
+    certificate chain and key are the lab's unless given."""
+    return MOSQUITTO_CONF.format(
+        user=pwd.getpwuid(os.geteuid()).pw_name, port=port,
+        cafile=pki / "cloud-client-ca.pem", certfile=certfile or pki / "broker-chain.pem",
+        keyfile=keyfile or pki / "broker.key")
+
+
 def start_broker(pki, workdir, args):
     port = free_port()
     conf = Path(workdir) / "mosquitto.conf"
-    text = MOSQUITTO_CONF.format(
-        user=pwd.getpwuid(os.geteuid()).pw_name, port=port,
-        cafile=pki / "cloud-client-ca.pem", certfile=pki / "broker-chain.pem",
-        keyfile=pki / "broker.key")
+    text = mosquitto_conf(pki, port)
     if not args.broker_nagle:
         text += "set_tcp_nodelay true\n"
     if args.broker_tls13_ciphers:
@@ -325,12 +343,46 @@ def connect_packet(client_id, keepalive):
     return b"\x10" + varint(len(body)) + body
 
 
-def subscribe_packet(topic, pid=1):
+def subscribe_packet(topic, pid=1, qos=0):
     t = topic.encode()
-    body = struct.pack(">H", pid) + struct.pack(">H", len(t)) + t + b"\x00"
+    body = struct.pack(">H", pid) + struct.pack(">H", len(t)) + t + bytes([qos])
     return b"\x82" + varint(len(body)) + body
 
 
+def publish_packet(topic, payload, qos=0, pid=0, dup=False):
+    tb = topic.encode()
+    body = struct.pack(">H", len(tb)) + tb + (struct.pack(">H", pid) if qos else b"") + payload
+    return bytes([0x30 | (qos << 1) | (0x08 if dup and qos else 0)]) + varint(len(body)) + body
+
+
+def puback_packet(pid):
+    return b"\x40\x02" + struct.pack(">H", pid)
+
+
+def split_packets(mv, on_packet):
+    """Calls on_packet(mv, first byte, start of body, end of body) for each
+    complete MQTT packet at the start of the memoryview mv; returns how many
+    bytes they take (where the first incomplete packet starts)."""
+    pos, end = 0, len(mv)
+    while end - pos >= 2:
+        rl, mult, i = 0, 1, pos + 1
+        while True:
+            if i >= end:
+                return pos
+            b = mv[i]
+            rl += (b & 0x7F) * mult
+            mult <<= 7
+            i += 1
+            if not b & 0x80:
+                break
+        if end - i < rl:
+            return pos
+        on_packet(mv, mv[pos], i, i + rl)
+        pos = i + rl
+    return pos
+
+
+PINGREQ = b"\xc0\x00"
 DISCONNECT = b"\xe0\x00"
 
 
