@@ -93,45 +93,43 @@ SCENARIOS = {
 
 SLOW_GW = {"handshake_timeout": "3s", "max_handshakes_per_ip": 64}
 
+QUICK = {
+    1: {"devices": 20, "churn": 5, "rate": 20, "before": 2.5, "down": 2.0, "after": 2.5,
+        "margin": 4096},
+    2: {"devices": 20, "churn": 5, "rate": 20, "before": 2.5, "after": 2.5,
+        "margin": 4096},
+    3: {"devices": 20, "rate": 20, "before": 1.0, "after": 1.0, "reloads": 50,
+        "spacing": 0.02, "margin": 4096},
+    4: {"addrs": 1, "per_addr": 200, "waves": 1, "valid": 3, "warm": 20, "margin": 4096,
+        "gateway": SLOW_GW},
+    5: {"addrs": 1, "per_addr": 30, "waves": 1, "valid": 3, "warm": 20, "margin": 4096,
+        "gateway": SLOW_GW},
+    6: {"flood_s": 2, "concurrency": 50, "rate": 10, "before": 1.0, "after": 1.0,
+        "margin": 4096, "gateway": {"max_connections": 50}},
+    7: {"pairs": 2, "stall": 5, "warm_stall": 2, "q0_size": 32768, "q0_rate": 4e6, "q1": 300,
+        "rcvbuf": 65536, "per_session_kib": 1024, "fixed_kib": 4096, "drain_timeout": 60,
+        "margin": 4096},
+}
+
+# The full run: the quick one at a larger scale, plus scenario 8.
+FULL_CHANGES = {
+    1: {"devices": 100, "churn": 20, "before": 10, "down": 5, "after": 10, "margin": 8192},
+    2: {"devices": 100, "churn": 20, "before": 10, "after": 10, "margin": 8192},
+    3: {"devices": 100, "before": 5, "after": 5, "spacing": 0.2, "margin": 8192},
+    4: {"addrs": 4, "waves": 2, "valid": 10, "warm": 100, "margin": 8192},
+    5: {"addrs": 2, "per_addr": 60, "waves": 2, "valid": 10, "warm": 100, "margin": 8192},
+    6: {"flood_s": 10, "concurrency": 100, "before": 5, "after": 5, "margin": 8192,
+        "gateway": {"max_connections": 200}},
+    7: {"pairs": 8, "stall": 15, "warm_stall": 5, "q0_rate": 1e6, "q1": 800,
+        "drain_timeout": 120, "margin": 8192},
+    8: {"sessions": None, "hold": 600, "ping": 45, "keepalive": 60, "concurrency": 50,
+        "silent": 5, "min_held_frac": 0.99, "margin": 16384, "margin_frac": 0.02,
+        "timeout": 1500, "gateway": {"max_connections": None, "connect_rate": 2000}},
+}
+
 PARAMS = {
-    "quick": {
-        1: {"devices": 20, "churn": 5, "rate": 20, "before": 2.5, "down": 2.0, "after": 2.5,
-            "margin": 4096},
-        2: {"devices": 20, "churn": 5, "rate": 20, "before": 2.5, "after": 2.5,
-            "margin": 4096},
-        3: {"devices": 20, "rate": 20, "before": 1.0, "after": 1.0, "reloads": 50,
-            "spacing": 0.02, "margin": 4096},
-        4: {"addrs": 1, "per_addr": 200, "waves": 1, "valid": 3, "warm": 20, "margin": 4096,
-            "gateway": SLOW_GW},
-        5: {"addrs": 1, "per_addr": 30, "waves": 1, "valid": 3, "warm": 20, "margin": 4096,
-            "gateway": SLOW_GW},
-        6: {"flood_s": 2, "concurrency": 50, "rate": 10, "before": 1.0, "after": 1.0,
-            "margin": 4096, "gateway": {"max_connections": 50}},
-        7: {"pairs": 2, "stall": 5, "warm_stall": 2, "q0_size": 32768, "q0_rate": 4e6, "q1": 300,
-            "rcvbuf": 65536, "per_session_kib": 1024, "fixed_kib": 4096, "drain_timeout": 60,
-            "margin": 4096},
-    },
-    "full": {
-        1: {"devices": 100, "churn": 20, "rate": 20, "before": 10, "down": 5, "after": 10,
-            "margin": 8192},
-        2: {"devices": 100, "churn": 20, "rate": 20, "before": 10, "after": 10,
-            "margin": 8192},
-        3: {"devices": 100, "rate": 20, "before": 5, "after": 5, "reloads": 50,
-            "spacing": 0.2, "margin": 8192},
-        4: {"addrs": 4, "per_addr": 200, "waves": 2, "valid": 10, "warm": 100, "margin": 8192,
-            "gateway": SLOW_GW},
-        5: {"addrs": 2, "per_addr": 60, "waves": 2, "valid": 10, "warm": 100, "margin": 8192,
-            "gateway": SLOW_GW},
-        6: {"flood_s": 10, "concurrency": 100, "rate": 10, "before": 5, "after": 5,
-            "margin": 8192, "gateway": {"max_connections": 200}},
-        7: {"pairs": 8, "stall": 15, "warm_stall": 5, "q0_size": 32768, "q0_rate": 1e6, "q1": 800,
-            "rcvbuf": 65536, "per_session_kib": 1024, "fixed_kib": 4096, "drain_timeout": 120,
-            "margin": 8192},
-        8: {"sessions": None, "hold": 600, "ping": 45, "keepalive": 60, "concurrency": 50,
-            "silent": 5,
-            "min_held_frac": 0.99, "margin": 16384, "margin_frac": 0.02, "timeout": 1500,
-            "gateway": {"max_connections": None, "connect_rate": 2000}},
-    },
+    "quick": QUICK,
+    "full": {n: {**QUICK.get(n, {}), **c} for n, c in FULL_CHANGES.items()},
 }
 
 
