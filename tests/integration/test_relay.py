@@ -6,18 +6,13 @@ backlog stays with the broker (TCP and its own queue), and everything arrives,
 in order, once the device reads again.
 """
 
-import os
 import socket
 
-from cbtest import t, uid
+from cbtest import RSS_MEANINGFUL, t, uid
 from rawmqtt import (connect_packet, device_context, mqtt_device,
                      publish_packet, read_packet, subscribe_packet)
 
 MIB = 1024 * 1024
-# Under AddressSanitizer (quarantine, shadow memory) or valgrind, RSS says
-# nothing about the program's own buffers: there the test checks delivery
-# only, and the memory bound is checked by the plain build's run.
-RSS_MEANINGFUL = not (os.environ.get("CB_SANITIZE") or os.environ.get("CB_VALGRIND"))
 PAYLOAD = 256 * 1024
 COUNT = 120  # 30 MiB through one session
 
