@@ -1,0 +1,463 @@
+#!/bin/sh
+# wolfssl-build.sh - a wolfSSL built for certbridge (prototype).
+#
+#   tools/wolfssl-build.sh OUTDIR      prints the install prefix on stdout
+#
+# Builds Debian's own source of the wolfSSL that libwolfssl-dev installs (the
+# same upstream tarball and the same Debian security patches, pinned below by
+# version and by the SHA-256 of the .dsc), configured for what certbridge uses
+# and with the target's assembly, as a static library:
+#
+#   OUTDIR/<version>-<arch>-<hash>/include/wolfssl/...
+#   OUTDIR/<version>-<arch>-<hash>/lib/libwolfssl.a
+#   OUTDIR/<version>-<arch>-<hash>/BUILDINFO       what went into it
+#
+# <hash> covers the pinned version and .dsc, the configure flags, CFLAGS and
+# the compiler: change any of them and the next run builds a new prefix; run
+# again with nothing changed and the cached one is reused (no network, about
+# 0.1 s). Sources are kept in OUTDIR/src (checked against the pin on every
+# use), Debian's package lists in OUTDIR/apt (nothing under OUTDIR is named
+# *.d: the Makefile includes every build/**/*.d). The system's apt configuration
+# and state are never written: the source package is fetched with a private
+# sources list (deb-src lines derived from the machine's own Debian deb lines)
+# and a private lists/cache directory.
+#
+# Using it, with the Makefile unchanged:
+#
+#   P=$(tools/wolfssl-build.sh build/wolfssl)
+#   CPPFLAGS="-isystem $P/include" LDFLAGS="-L$P/lib" make B=build/wp build
+#
+# - CPPFLAGS and LDFLAGS go in the environment: the Makefile appends to them
+#   (+=), and a value given on the command line would replace its own.
+# - -isystem, not -I: wolfSSL's types.h declares a global typedef `byte`, and
+#   common/judge_id.c has a variable named byte; -Wshadow -Werror stops the
+#   build unless the header is a system header (as /usr/include is).
+# - The prefix holds only libwolfssl.a, so -L$P/lib makes -lwolfssl (the
+#   Makefile's LDLIBS) link it statically; nothing else is needed (no -lm).
+#
+# Environment: WOLFSSL_CFLAGS (default "-O2 -g -fstack-protector-strong"),
+# WOLFSSL_JOBS (default: number of cores), WOLFSSL_EXTRA_CONFIGURE (more
+# configure flags, for experiments; part of the hash). Needs dpkg-dev,
+# autoconf, automake, libtool, make, gcc; as root, the missing ones are
+# installed with apt-get.
+set -eu
+
+# ------------------------------------------------------------------ the pin
+# The version of Debian 12's libwolfssl-dev this is built from, and the
+# SHA-256 of its .dsc (which lists the SHA-256 of the tarballs; dpkg-source
+# checks those when unpacking). To move the pin: apt-get source --print-uris
+# wolfssl=NEWVERSION (with this script's private apt options) shows both.
+WOLFSSL_DEB_VERSION=5.5.4-2+deb12u3
+WOLFSSL_DSC_SHA256=41cc3bce69a14214cc16f03f87e1292d8a2f95c03bbf94f49ca36b010989a81a
+# Bump when the build steps change in a way the flags do not show.
+RECIPE=1
+
+die() { echo "wolfssl-build: $*" >&2; exit 1; }
+say() { echo "wolfssl-build: $*" >&2; }
+
+[ $# -eq 1 ] || die "usage: $0 OUTDIR (prints the install prefix)"
+mkdir -p "$1"
+OUT=$(cd "$1" && pwd)
+
+# ------------------------------------------------------------------ version
+# The build must be the wolfSSL that certbridge is otherwise built and tested
+# against: refuse a mismatch rather than quietly building another version.
+installed=$(dpkg-query -W -f='${Version}' libwolfssl-dev 2>/dev/null || true)
+if [ -n "$installed" ] && [ "$installed" != "$WOLFSSL_DEB_VERSION" ]; then
+	die "libwolfssl-dev $installed is installed but this script pins \
+$WOLFSSL_DEB_VERSION: move the pin (WOLFSSL_DEB_VERSION and \
+WOLFSSL_DSC_SHA256) to $installed"
+fi
+[ -n "$installed" ] || say "note: libwolfssl-dev is not installed; building the pinned $WOLFSSL_DEB_VERSION"
+UPSTREAM_VERSION=${WOLFSSL_DEB_VERSION%%-*}
+
+# ------------------------------------------------------------------ flags
+ARCH=$(dpkg --print-architecture 2>/dev/null || uname -m)
+
+# Every flag and why. certbridge's use of wolfSSL (gateway/, common/,
+# tools/, tests/unit/) is listed in build/wolfssl-notes.md; each API maps
+# to one of the features below.
+CONFIGURE_FLAGS="
+--enable-static
+--disable-shared
+--with-pic
+--disable-examples
+--disable-crypttests
+--disable-dependency-tracking
+--enable-reproducible-build
+--enable-opensslextra
+--enable-opensslall
+--disable-ocsp
+--enable-context-extra-user-data
+--enable-sessioncerts
+--enable-crl
+--enable-ip-alt-name
+--enable-tls13
+--enable-tlsv12
+--enable-oldtls
+--enable-sni
+--enable-alpn
+--enable-session-ticket
+--enable-maxfragment
+--enable-extended-master
+--enable-supportedcurves
+--enable-ecc
+--enable-curve25519
+--enable-ed25519
+--enable-ecccustcurves
+--enable-brainpool
+--enable-rsa
+--enable-rsapss
+--enable-aesgcm
+--enable-aescbc
+--enable-chacha
+--enable-poly1305
+--enable-sp=yes
+--enable-sp-math-all
+--disable-dh
+--disable-postauth
+--disable-pkcs12
+--disable-sys-ca-certs
+"
+# What each one is for (the list above stays machine-readable):
+#
+# Library shape
+#   --enable-static --disable-shared  one libwolfssl.a, linked into the
+#       daemon and the tools; nothing to install next to them.
+#   --with-pic  position-independent objects: Debian's gcc links PIE by
+#       default, and a non-PIC archive would not link into one.
+#   --disable-examples --disable-crypttests  build only the library.
+#   --enable-reproducible-build  deterministic archive (as Debian's).
+#
+# The OpenSSL-compatibility API certbridge calls
+#   --enable-opensslextra  wolfSSL_X509_* (load_certificate_buffer, d2i, dup,
+#       get_der, names, NAME_oneline/get_text_by_NID/cmp, notBefore/After,
+#       ASN1_TIME_to_tm, digest, get_pubkey, verify, check_issued,
+#       check_host, check_ip_asc, get_isCA, get_ext_d2i + GENERAL_NAME),
+#       X509_STORE_CTX_* in verify callbacks, X509_VERIFY_PARAM_set1_ip_asc,
+#       wolfSSL_get0_param, X509_CRL (d2i, last/nextUpdate, issuer), EVP
+#       (PKEY_id, DigestSign/Verify, sha256, MD_CTX), BIO_new_mem_buf,
+#       PEM_read_bio_PrivateKey, d2i_AutoPrivateKey, get_ciphers_compat,
+#       CIPHER_get_name, set_min/max_proto_version, ERR_* strings,
+#       get_peer_certificate. It also defines WOLFSSL_ALWAYS_VERIFY_CB and
+#       WOLFSSL_VERIFY_CB_ALL_CERTS, which trust.c relies on: the verify
+#       callback runs for every certificate, including when wolfSSL itself
+#       accepted the chain (that is where the device is judged).
+#   --enable-opensslall  OPENSSL_ALL: in 5.5.4 two of the calls above exist
+#       only under it: wolfSSL_d2i_AutoPrivateKey (x509.c, a DER key file)
+#       and wolfSSL_get_ciphers_compat (tlsctx.c, judging the suites a
+#       cipher list enabled). It also brings WOLFSSL_ERROR_CODE_OPENSSL and
+#       WOLFSSL_CERT_NAME_ALL, as in Debian's build, so return codes and
+#       name printing match what certbridge is tested against. Without
+#       those two calls (see notes) --enable-opensslextra would be enough.
+#   --disable-ocsp  opensslall turns OCSP on by default; certbridge uses
+#       CRLs only.
+#   --enable-context-extra-user-data  HAVE_EX_DATA: wolfSSL_get_ex_new_index,
+#       wolfSSL_[CTX_]set/get_ex_data, X509_STORE_CTX_get_ex_data (the
+#       verdict, the trust and the diag peer hang off the WOLFSSL).
+#       opensslextra alone does not define it in 5.5.4.
+#   --enable-sessioncerts  SESSION_CERTS: wolfSSL_get_peer_chain (judging a
+#       resumed TLS 1.3 session, watching the broker's chain) and
+#       X509_STORE_CTX certs/totalCerts (the device's whole chain, read in
+#       trust.c). Costs a static 9 x 2 KB chain in every WOLFSSL_SESSION.
+#   --enable-crl  wolfSSL_CertManager{New,LoadCABuffer,EnableCRL,
+#       LoadCRLBuffer,CheckCRL,Free}, wolfSSL_d2i_X509_CRL.
+#   --enable-ip-alt-name  WOLFSSL_IP_ALT_NAME: IP-address SANs are decoded
+#       (GEN_IPADD in x509_san_text, X509_check_ip_asc for an upstream given
+#       by address). Debian's build gets this from OPENSSL_ALL.
+#
+# TLS
+#   --enable-tls13 --enable-tlsv12  the default versions (1.2-1.3).
+#   --enable-oldtls  KEPT: `tls_versions = 1.1` is documented
+#       (docs/configuration.md) and tested (test_downstream). TLS 1.0 stays
+#       off, as in Debian's build (no --enable-tlsv10).
+#   --enable-sni  wolfSSL_UseSNI towards the broker.
+#   --enable-alpn  wolfSSL_UseALPN ([upstream] alpn).
+#   --enable-session-ticket  TLS 1.3 tickets for devices (session_tickets),
+#       wolfSSL_CTX_no_ticket_TLSv13, wolfSSL_CTX_NoTicketTLSv12.
+#   --enable-maxfragment  answers a device's max_fragment_length extension
+#       (constrained TLS stacks such as mbedTLS ask for small records); as
+#       Debian's build. certbridge does not call it, its devices may.
+#   --enable-extended-master --enable-supportedcurves  defaults, explicit.
+#
+# Algorithms
+#   --enable-ecc --enable-curve25519  ECDSA certificates and ECDHE; X25519 is
+#       the key share most clients send first (Debian has it too).
+#   --enable-ed25519  Ed25519 certificates (x509.c checks Ed25519 gateway
+#       keys through a throwaway context; devices may present them).
+#   --enable-ecccustcurves --enable-brainpool  device certificates on
+#       brainpool curves (common in European industrial PKIs) verify as with
+#       Debian's build. Code size only; no per-connection cost.
+#   --enable-rsa --enable-rsapss  RSA certificates (brokers often have them;
+#       test_config_trust uses RSA-2048); TLS 1.3 signs with RSA-PSS.
+#   --enable-aesgcm --enable-aescbc --enable-chacha --enable-poly1305  the
+#       suites certbridge's default lists name (CBC only for TLS 1.0/1.1).
+#   --disable-dh  no DHE suites: certbridge's lists are ECDHE only, and an
+#       INI list naming only DHE suites is refused by -t ("wolfSSL accepts
+#       none of ..."). Removes FFDHE from the TLS 1.3 groups offered.
+#   --disable-postauth  (also the default) without TLS 1.3 post-handshake
+#       auth, wolfSSL frees the Arrays (3.4 KB) and the handshake hashes
+#       (1.2 KB) after a TLS 1.3 handshake; Debian's build keeps them for
+#       the whole connection.
+#   --disable-pkcs12 --disable-sys-ca-certs  not used (PEM/DER files only;
+#       [upstream] ca is always a file).
+#   Not enabled (Debian's has them): DTLS (5 KB more in every WOLFSSL),
+#       FP_ECC (a 12 MB fixed-point cache; SP replaces it), KEEP_PEER_CERT/
+#       KEEP_OUR_CERT as separate options (opensslextra keeps what is used),
+#       NULL/anon/RC4/DES/Camellia/MD2/MD4/RIPEMD/BLAKE2/SRP/PKCS7/OCSP/
+#       ed448/curve448/SipHash/CMAC/AES modes other than GCM and CBC, key and
+#       certificate generation, the nginx/haproxy/openvpn/... layers.
+#
+# Maths and assembly
+#   --enable-sp=yes  single-precision code for P-256/384/521 and RSA
+#       2048/3072/4096 (replaces the generic maths for these sizes).
+#   --enable-sp-math-all  generic sp_int for any other size.
+#   x86-64: --enable-sp-asm --enable-aesni --enable-intelasm: assembly for
+#       SP, AES-NI/PCLMUL for AES-GCM, AVX1/AVX2 ChaCha20/Poly1305/SHA-2;
+#       the library checks CPUID at run time and falls back to C.
+#   arm64: --enable-sp-asm --enable-armasm (ARMv8 crypto extensions; not
+#       built or tested yet: only amd64 was, on Debian 12).
+#   Other architectures: C only.
+#
+# Not used, on purpose: --enable-smallstack (moves big stack buffers to the
+# heap: more malloc per handshake, nothing gained on an 8 MB main stack),
+# --enable-staticmemory, LARGE_STATIC_BUFFERS (16 KB of static I/O buffer in
+# every WOLFSSL; the default 5-byte static buffers grow only while a record
+# is in flight and are shrunk back after).
+#
+# Measured option, not on by default: WOLFSSL_CFLAGS="-O2 -g
+# -fstack-protector-strong -DMAX_CHAIN_DEPTH=4" shrinks the two static peer
+# chains in every WOLFSSL_SESSION from 9 to 4 certificates (41 KB less per
+# device) but refuses any peer that sends more than 4 certificates
+# (certbridge's judge looks at up to 8). A product decision; see notes.
+#
+# Defines with no configure flag of their own (they land in options.h too):
+#   WOLFSSL_FPKI  without it, 5.5.4 refuses any certificate whose URI SAN is
+#       not "scheme://..." (asn.c, "Alt Name must be absolute URI"): a device
+#       certificate with URI:urn:dev:1 would not even load, and
+#       `identity = san-uri` is documented. Debian's build has it (from
+#       --enable-all); its other effect is parsing FASC-N/UUID other names.
+#   OPENSSL_COMPATIBLE_DEFAULTS  (Debian's build has it, from its nginx/
+#       stunnel/haproxy options.) What certbridge depends on: the verify
+#       callback's X509_STORE_CTX_get_error() is translated to X509_V_ERR
+#       codes (internal.c: GetX509Error), so an expired, not-yet-valid or
+#       unknown-CA device is refused with reason=expired/not-yet-valid/
+#       unknown-ca (common/judge.c judge_vclass knows those codes, not
+#       wolfSSL's ASN_*_E). configure then also adds WOLFSSL_ALT_CERT_CHAINS
+#       (a chain is accepted at the first trusted CA even if the peer sent
+#       an untrusted root above it; costs a second 18 KB chain in every
+#       WOLFSSL_SESSION), WOLFSSL_TRUST_PEER_CERT, NO_SESSION_CACHE_REF and
+#       WOLFSSL_TLS13_NO_PEEK_HANDSHAKE_DONE. Without it 14 of the 163
+#       integration tests of test_core/trust/identity/diag fail (notes).
+#   WOLFSSL_CIPHER_INTERNALNAME  wolfSSL_CIPHER_get_name() returns wolfSSL's
+#       own suite names ("TLS13-AES128-GCM-SHA256"), not IANA's
+#       ("TLS_AES_128_GCM_SHA256"). tlsctx.c counts the TLS 1.3 suites a
+#       cipher list enabled by the "TLS13-" prefix and looks for unsafe ones
+#       by wolfSSL name parts. Debian's build gets internal names from
+#       WOLFSSL_QT. Without it a custom list with TLS 1.3 suites is taken
+#       for a list without any: certbridge prepends its own TLS 1.3 suites
+#       (ChaCha20 first, whatever the INI's order) and the "only TLS 1.3
+#       suites but tls_versions allows older versions" check never fires.
+#       No integration test caught this; the benchmark did.
+#   _FORTIFY_SOURCE=2  Debian builds wolfSSL with dpkg-buildflags' hardening
+#       CPPFLAGS, and its options.h hands _FORTIFY_SOURCE=2 on to every file
+#       that includes it: certbridge's own code is fortified today only
+#       through that. Kept so that nothing changes for certbridge's objects.
+DEFINES="-D_FORTIFY_SOURCE=2 -DWOLFSSL_FPKI -DOPENSSL_COMPATIBLE_DEFAULTS -DWOLFSSL_CIPHER_INTERNALNAME"
+
+case "$ARCH" in
+amd64 | x86_64)
+	ARCH_FLAGS="--enable-sp-asm --enable-aesni --enable-intelasm"
+	;;
+arm64 | aarch64)
+	ARCH_FLAGS="--enable-sp-asm --enable-armasm"
+	;;
+*)
+	ARCH_FLAGS=""
+	;;
+esac
+CFLAGS_W=${WOLFSSL_CFLAGS:--O2 -g -fstack-protector-strong}
+EXTRA=${WOLFSSL_EXTRA_CONFIGURE:-}
+# One line, single spaces (word splitting is the point here).
+# shellcheck disable=SC2086,SC2116
+ALL_FLAGS=$(echo $CONFIGURE_FLAGS $ARCH_FLAGS $EXTRA)
+CC_ID=$(${CC:-cc} --version 2>/dev/null | head -n 1)
+
+KEY_TEXT="recipe=$RECIPE
+version=$WOLFSSL_DEB_VERSION
+dsc_sha256=$WOLFSSL_DSC_SHA256
+arch=$ARCH
+cc=$CC_ID
+cflags=$CFLAGS_W
+defines=$DEFINES
+configure=$ALL_FLAGS"
+HASH=$(printf '%s\n' "$KEY_TEXT" | sha256sum | cut -c1-12)
+KEY="$UPSTREAM_VERSION-${WOLFSSL_DEB_VERSION#*-}-$ARCH-$HASH"
+# '+' is legal in a path but awkward in -I/-L flags: keep the key plain.
+KEY=$(printf '%s' "$KEY" | tr '+~' '__')
+PREFIX="$OUT/$KEY"
+
+# One build at a time per OUTDIR.
+if command -v flock >/dev/null 2>&1; then
+	exec 9>"$OUT/.lock"
+	flock 9
+fi
+
+# A prefix is reused only when its BUILDINFO starts with this exact key
+# text (so a hash collision or a half-written prefix is rebuilt).
+key_lines=$(printf '%s\n' "$KEY_TEXT" | wc -l)
+if [ -f "$PREFIX/lib/libwolfssl.a" ] && [ -f "$PREFIX/BUILDINFO" ] \
+    && [ "$(head -n "$key_lines" "$PREFIX/BUILDINFO")" = "$KEY_TEXT" ]; then
+	say "cached: $PREFIX"
+	echo "$PREFIX"
+	exit 0
+fi
+
+# ------------------------------------------------------------------ tools
+need=""
+command -v dpkg-source >/dev/null 2>&1 || need="$need dpkg-dev"
+command -v autoreconf >/dev/null 2>&1 || need="$need autoconf"
+command -v automake >/dev/null 2>&1 || need="$need automake"
+command -v libtoolize >/dev/null 2>&1 || need="$need libtool"
+command -v make >/dev/null 2>&1 || need="$need make"
+if [ -n "$need" ]; then
+	[ "$(id -u)" -eq 0 ] || die "missing:$need (apt-get install$need)"
+	say "installing:$need"
+	# shellcheck disable=SC2086
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    --no-install-recommends $need >/dev/null
+fi
+
+# ------------------------------------------------------------------ source
+SRC="$OUT/src"
+DSC="$SRC/wolfssl_$WOLFSSL_DEB_VERSION.dsc"
+mkdir -p "$SRC"
+
+dsc_ok() {
+	[ -f "$DSC" ] && [ "$(sha256sum < "$DSC" | cut -d' ' -f1)" = "$WOLFSSL_DSC_SHA256" ]
+}
+
+# deb-src entries for the Debian archives among the machine's deb entries:
+# one-line .list files and deb822 .sources files alike. Other vendors'
+# repositories are left out (most publish no sources).
+DEBIAN_URI='[a-z]+://[^ ]*/debian(-security)?(/[^ ]*)?$'
+derive_sources() {
+	apt_dir=$1
+	mkdir -p "$apt_dir/sources.parts"
+	: > "$apt_dir/sources.list"
+	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+		[ -f "$f" ] || continue
+		# deb [opts] URI suite comp...: keep the Debian ones.
+		awk -v re="$DEBIAN_URI" '
+		$1 == "deb" {
+			i = 2
+			if ($2 ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
+			if ($i ~ re || ($i "/") ~ re) { $1 = "deb-src"; print }
+		}' "$f" >> "$apt_dir/sources.list"
+	done
+	n=0
+	for f in /etc/apt/sources.list.d/*.sources; do
+		[ -f "$f" ] || continue
+		n=$((n + 1))
+		# deb822 stanzas: Types with "deb", a Debian URI, not disabled.
+		awk -v re="$DEBIAN_URI" '
+		BEGIN { RS = ""; FS = "\n" }
+		{
+			types = 0; debian = 0; off = 0; out = ""
+			for (i = 1; i <= NF; i++) {
+				line = $i
+				if (line ~ /^#/) continue
+				if (tolower(line) ~ /^types:/) {
+					if (line ~ /[ \t]deb([ \t]|$)/) types = 1
+					line = "Types: deb-src"
+				} else if (tolower(line) ~ /^uris:/) {
+					m = split(line, u, /[ \t]+/)
+					for (k = 2; k <= m; k++)
+						if (u[k] ~ re || (u[k] "/") ~ re) debian = 1
+				} else if (tolower(line) ~ /^enabled:[ \t]*no/) {
+					off = 1
+				}
+				out = out line "\n"
+			}
+			if (types && debian && !off) printf "%s\n", out
+		}' "$f" > "$apt_dir/sources.parts/derived-$n.sources"
+	done
+	[ -s "$apt_dir/sources.list" ] || [ -n "$(cat "$apt_dir/sources.parts/"*.sources 2>/dev/null)" ] \
+	    || die "no Debian deb entries in /etc/apt/sources.list(.d) to derive deb-src from"
+}
+
+fetch_source() {
+	APT="$OUT/apt"
+	mkdir -p "$APT/lists/partial" "$APT/cache/archives/partial"
+	rm -rf "$APT/sources.parts"
+	derive_sources "$APT"
+	set -- -o Dir::Etc::SourceList="$APT/sources.list" \
+	    -o Dir::Etc::SourceParts="$APT/sources.parts" \
+	    -o Dir::State::Lists="$APT/lists" \
+	    -o Dir::Cache="$APT/cache" \
+	    -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache=
+	say "fetching Debian's wolfssl $WOLFSSL_DEB_VERSION source (private apt lists in $APT)"
+	apt-get "$@" -qq update >&2
+	dl="$OUT/.dl.$$"
+	rm -rf "$dl"
+	mkdir -p "$dl"
+	# apt downloads as the unprivileged _apt user when it can write here.
+	if [ "$(id -u)" -eq 0 ] && id _apt >/dev/null 2>&1; then
+		chown _apt "$dl"
+	fi
+	(cd "$dl" && apt-get "$@" -qq source --download-only \
+	    "wolfssl=$WOLFSSL_DEB_VERSION" >&2) \
+	    || die "apt-get source wolfssl=$WOLFSSL_DEB_VERSION failed: the mirror may have dropped this version; move the pin"
+	[ "$(sha256sum < "$dl/wolfssl_$WOLFSSL_DEB_VERSION.dsc" | cut -d' ' -f1)" \
+	    = "$WOLFSSL_DSC_SHA256" ] \
+	    || die "wolfssl_$WOLFSSL_DEB_VERSION.dsc does not have the pinned SHA-256"
+	for f in "$dl"/*; do
+		mv -f "$f" "$SRC/"
+	done
+	rm -rf "$dl"
+}
+
+dsc_ok || fetch_source
+dsc_ok || die "no verified .dsc in $SRC"
+say "source: $DSC (SHA-256 matches the pin)"
+
+# ------------------------------------------------------------------ build
+WORK="$OUT/.work-$KEY"
+STAGE="$OUT/.stage-$KEY"
+rm -rf "$WORK" "$STAGE"
+mkdir -p "$WORK"
+LOG="$WORK.log"
+: > "$LOG"
+say "building $KEY (log: $LOG)"
+t0=$(date +%s)
+
+# dpkg-source checks the tarballs against the .dsc's checksums (and applies
+# Debian's patches, the security fixes among them).
+(cd "$WORK" && dpkg-source -x "$DSC" wolfssl) >> "$LOG" 2>&1 \
+    || die "dpkg-source -x failed (checksums?): see $LOG"
+cd "$WORK/wolfssl"
+./autogen.sh >> "$LOG" 2>&1 || die "autogen.sh failed: see $LOG"
+# shellcheck disable=SC2086
+CFLAGS="$CFLAGS_W" CPPFLAGS="$DEFINES" ./configure --prefix="$PREFIX" $ALL_FLAGS >> "$LOG" 2>&1 \
+    || die "configure failed: see $LOG"
+JOBS=${WOLFSSL_JOBS:-$(nproc 2>/dev/null || echo 2)}
+make -j"$JOBS" >> "$LOG" 2>&1 || die "make failed: see $LOG"
+make install DESTDIR="$STAGE" >> "$LOG" 2>&1 || die "make install failed: see $LOG"
+t1=$(date +%s)
+
+# Into place: the staged tree was installed for $PREFIX.
+rm -rf "$PREFIX"
+mv "$STAGE$PREFIX" "$PREFIX"
+rm -rf "$STAGE"
+rm -f "$PREFIX"/lib/*.la
+{
+	printf '%s\n' "$KEY_TEXT"
+	echo "built=$(date -u +%Y-%m-%dT%H:%M:%SZ) seconds=$((t1 - t0)) jobs=$JOBS"
+	echo "--- configure summary"
+	sed -n '/^   \* /p' "$LOG" | grep -v ': *no$' || true
+} > "$PREFIX/BUILDINFO"
+cd "$OUT"
+rm -rf "$WORK"
+mv "$LOG" "$PREFIX/build.log"
+say "built in $((t1 - t0)) s: $PREFIX"
+echo "$PREFIX"
