@@ -11,18 +11,33 @@
 #   make clean
 #
 # SANITIZE=address,undefined builds into build/asan/ instead of build/.
+# WOLFSSL=system links Debian's shared libwolfssl instead of the project's
+# own static build of it, into build/system/ (and build/system/asan/);
+# docs/install.md, "Which wolfSSL".
 
 CC       ?= cc
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 SANITIZE ?=
+WOLFSSL  ?= own
 PYTHON   := /usr/bin/python3
+# Exported so that a make started by a test (test_packaging's make install)
+# builds against the same wolfSSL as the make that started the tests.
+export WOLFSSL
+
+ifeq ($(WOLFSSL),own)
+BASE     := build
+else ifeq ($(WOLFSSL),system)
+BASE     := build/system
+else
+$(error WOLFSSL=$(WOLFSSL): use WOLFSSL=own (the default: the project's static wolfSSL) or WOLFSSL=system (Debian's libwolfssl))
+endif
 
 ifeq ($(SANITIZE),)
-B        := build
+B        := $(BASE)
 SANFLAGS :=
 else
-B        := build/asan
+B        := $(BASE)/asan
 SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 endif
 
@@ -39,7 +54,27 @@ CFLAGS   ?= -O2 -g
 CB_CPPFLAGS := -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -DINI_HANDLER_LINENO=1
 CB_CFLAGS   := -std=c11 $(WARN) $(SANFLAGS)
 CB_LDFLAGS  := $(SANFLAGS)
-LDLIBS   := -lwolfssl -levent -linih
+LDLIBS    = $(WOLFSSL_LIBS) -levent -linih
+
+# The project's own wolfSSL (tools/wolfssl-build.sh: Debian's pinned source,
+# configured for certbridge, static) is built once into WOLFSSL_CACHE, keyed
+# by its version and flags, and reused by every build folder and by later
+# clones on the same machine. build/wolfssl.prefix names the prefix in use:
+# the script runs at every make (0.1 s when cached, so a deleted or outdated
+# cache is rebuilt), and the file is rewritten only when the prefix changes,
+# which then rebuilds every object. -isystem, as for /usr/include: wolfSSL's
+# headers are not held to certbridge's warnings.
+WOLFSSL_CACHE ?= /var/tmp/certbridge-wolfssl
+ifeq ($(WOLFSSL),own)
+WOLFSSL_STAMP    := build/wolfssl.prefix
+wolfssl_prefix    = $(shell cat $(WOLFSSL_STAMP))
+WOLFSSL_CPPFLAGS  = -isystem $(wolfssl_prefix)/include
+WOLFSSL_LIBS      = $(wolfssl_prefix)/lib/libwolfssl.a
+else
+WOLFSSL_STAMP    :=
+WOLFSSL_CPPFLAGS :=
+WOLFSSL_LIBS     := -lwolfssl
+endif
 
 # Include paths by folder, so that a layering mistake fails to compile:
 # common/ (and the fuzz targets, the tests of common/) see only common/;
@@ -74,7 +109,7 @@ BINS := $(B)/certbridge $(TOOL_BIN)
 .SECONDARY:
 
 .PHONY: all build build-deps deps test test-unit test-conf test-integration run \
-        der-fixtures install clean bench fuzz fuzz-run soak soak-quick
+        der-fixtures install clean bench fuzz fuzz-run soak soak-quick FORCE
 
 all: build-deps
 	@$(MAKE) --no-print-directory build
@@ -88,10 +123,15 @@ build-deps:
 deps:
 	@tools/install-deps.sh
 
-$(B)/%.o: %.c
+build/wolfssl.prefix: FORCE
 	@mkdir -p $(dir $@)
-	$(CC) $(CB_CPPFLAGS) $(call includes,$<) $(CPPFLAGS) $(CB_CFLAGS) $(CFLAGS) \
-		-MMD -MP -c -o $@ $<
+	@p=$$(tools/wolfssl-build.sh $(WOLFSSL_CACHE)) && \
+		{ [ "$$(cat $@ 2>/dev/null)" = "$$p" ] || echo "$$p" > $@; }
+
+$(B)/%.o: %.c $(WOLFSSL_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CB_CPPFLAGS) $(call includes,$<) $(WOLFSSL_CPPFLAGS) $(CPPFLAGS) $(CB_CFLAGS) \
+		$(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(B)/libcommon.a: $(COMMON_OBJ)
 	@rm -f $@
@@ -173,15 +213,15 @@ test-integration: $(BINS)
 # `make fuzz FUZZ_SECONDS=600` for a longer run; make test runs each 30 s.
 FUZZ_CC      := clang
 FUZZ_SECONDS ?= 60
-FUZZ_B       := build/fuzz
+FUZZ_B       := $(BASE)/fuzz
 FUZZ_FLAGS   := -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
 FUZZ_COMMON  := $(COMMON_SRC:%.c=$(FUZZ_B)/%.o)
 FUZZERS      := $(FUZZ_B)/fuzz_mqtt $(FUZZ_B)/fuzz_config $(FUZZ_B)/fuzz_certfacts \
                 $(FUZZ_B)/fuzz_crl
 
-$(FUZZ_B)/%.o: %.c
+$(FUZZ_B)/%.o: %.c $(WOLFSSL_STAMP)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(CB_CPPFLAGS) $(call includes,$<) $(CPPFLAGS) -std=c11 \
+	$(FUZZ_CC) $(CB_CPPFLAGS) $(call includes,$<) $(WOLFSSL_CPPFLAGS) $(CPPFLAGS) -std=c11 \
 		$(filter-out -Wno-format-truncation,$(WARN)) $(FUZZ_FLAGS) -MMD -MP -c -o $@ $<
 
 $(FUZZ_B)/fuzz_%: $(FUZZ_B)/tests/fuzz/fuzz_%.o $(FUZZ_COMMON)
@@ -208,7 +248,7 @@ fuzz: deps
 # Figures, not assertions: see docs/benchmarks.md.
 bench: deps
 	@$(MAKE) --no-print-directory build
-	$(PYTHON) tools/bench.py --build build
+	$(PYTHON) tools/bench.py --build $(B)
 
 # ---------------------------------------------------------------- soak
 

@@ -7,7 +7,11 @@
 #   tools/install-deps.sh         everything: build, tests, the lab
 set -eu
 
-BUILD_PKGS="gcc make libc6-dev pkg-config libwolfssl-dev libevent-dev libinih-dev"
+# dpkg-dev, autoconf, automake, libtool: tools/wolfssl-build.sh unpacks and
+# builds Debian's wolfSSL source (the default build); libwolfssl-dev is the
+# pin it checks against and what `make WOLFSSL=system` links.
+BUILD_PKGS="gcc make libc6-dev pkg-config libwolfssl-dev libevent-dev libinih-dev \
+dpkg-dev autoconf automake libtool"
 TEST_PKGS="libcmocka-dev mosquitto mosquitto-clients openssl python3 python3-pytest \
 python3-paho-mqtt python3-cryptography python3-prometheus-client clang \
 libclang-rt-14-dev valgrind procps coreutils python3-yaml yamllint systemd"

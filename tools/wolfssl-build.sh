@@ -1,5 +1,5 @@
 #!/bin/sh
-# wolfssl-build.sh - a wolfSSL built for certbridge (prototype).
+# wolfssl-build.sh - the wolfSSL certbridge is built with by default.
 #
 #   tools/wolfssl-build.sh OUTDIR      prints the install prefix on stdout
 #
@@ -15,25 +15,18 @@
 # <hash> covers the pinned version and .dsc, the configure flags, CFLAGS and
 # the compiler: change any of them and the next run builds a new prefix; run
 # again with nothing changed and the cached one is reused (no network, about
-# 0.1 s). Sources are kept in OUTDIR/src (checked against the pin on every
-# use), Debian's package lists in OUTDIR/apt (nothing under OUTDIR is named
-# *.d: the Makefile includes every build/**/*.d). The system's apt configuration
-# and state are never written: the source package is fetched with a private
-# sources list (deb-src lines derived from the machine's own Debian deb lines)
-# and a private lists/cache directory.
+# 0.1 s, nothing printed on stderr). Sources are kept in OUTDIR/src (checked
+# against the pin on every use), Debian's package lists in OUTDIR/apt
+# (nothing under OUTDIR is named *.d). The system's apt configuration and
+# state are never written: the source package is fetched with a private
+# sources list (deb-src lines derived from the machine's own Debian deb
+# lines) and a private lists/cache directory.
 #
-# Using it, with the Makefile unchanged:
-#
-#   P=$(tools/wolfssl-build.sh build/wolfssl)
-#   CPPFLAGS="-isystem $P/include" LDFLAGS="-L$P/lib" make B=build/wp build
-#
-# - CPPFLAGS and LDFLAGS go in the environment: the Makefile appends to them
-#   (+=), and a value given on the command line would replace its own.
-# - -isystem, not -I: wolfSSL's types.h declares a global typedef `byte`, and
-#   common/judge_id.c has a variable named byte; -Wshadow -Werror stops the
-#   build unless the header is a system header (as /usr/include is).
-# - The prefix holds only libwolfssl.a, so -L$P/lib makes -lwolfssl (the
-#   Makefile's LDLIBS) link it statically; nothing else is needed (no -lm).
+# The Makefile runs it at every make (build/wolfssl.prefix, WOLFSSL_CACHE)
+# and compiles with -isystem PREFIX/include (wolfSSL's headers are not held
+# to certbridge's -Wshadow) and links PREFIX/lib/libwolfssl.a. The flags and
+# why each is there, and how to move the pin after a Debian security update:
+# docs/wolfssl.md.
 #
 # Environment: WOLFSSL_CFLAGS (default "-O2 -g -fstack-protector-strong"),
 # WOLFSSL_JOBS (default: number of cores), WOLFSSL_EXTRA_CONFIGURE (more
@@ -74,9 +67,7 @@ UPSTREAM_VERSION=${WOLFSSL_DEB_VERSION%%-*}
 # ------------------------------------------------------------------ flags
 ARCH=$(dpkg --print-architecture 2>/dev/null || uname -m)
 
-# Every flag and why. certbridge's use of wolfSSL (gateway/, common/,
-# tools/, tests/unit/) is listed in build/wolfssl-notes.md; each API maps
-# to one of the features below.
+# Every flag and why (docs/wolfssl.md has the same, for operators).
 CONFIGURE_FLAGS="
 --enable-static
 --disable-shared
@@ -149,7 +140,7 @@ CONFIGURE_FLAGS="
 #       cipher list enabled). It also brings WOLFSSL_ERROR_CODE_OPENSSL and
 #       WOLFSSL_CERT_NAME_ALL, as in Debian's build, so return codes and
 #       name printing match what certbridge is tested against. Without
-#       those two calls (see notes) --enable-opensslextra would be enough.
+#       those two calls (docs/wolfssl.md) --enable-opensslextra would be enough.
 #   --disable-ocsp  opensslall turns OCSP on by default; certbridge uses
 #       CRLs only.
 #   --enable-context-extra-user-data  HAVE_EX_DATA: wolfSSL_get_ex_new_index,
@@ -229,7 +220,7 @@ CONFIGURE_FLAGS="
 # -fstack-protector-strong -DMAX_CHAIN_DEPTH=4" shrinks the two static peer
 # chains in every WOLFSSL_SESSION from 9 to 4 certificates (41 KB less per
 # device) but refuses any peer that sends more than 4 certificates
-# (certbridge's judge looks at up to 8). A product decision; see notes.
+# (certbridge's judge looks at up to 8). A product decision: docs/wolfssl.md.
 #
 # Defines with no configure flag of their own (they land in options.h too):
 #   WOLFSSL_FPKI  without it, 5.5.4 refuses any certificate whose URI SAN is
@@ -248,7 +239,7 @@ CONFIGURE_FLAGS="
 #       an untrusted root above it; costs a second 18 KB chain in every
 #       WOLFSSL_SESSION), WOLFSSL_TRUST_PEER_CERT, NO_SESSION_CACHE_REF and
 #       WOLFSSL_TLS13_NO_PEEK_HANDSHAKE_DONE. Without it 14 of the 163
-#       integration tests of test_core/trust/identity/diag fail (notes).
+#       integration tests of test_core/trust/identity/diag fail.
 #   WOLFSSL_CIPHER_INTERNALNAME  wolfSSL_CIPHER_get_name() returns wolfSSL's
 #       own suite names ("TLS13-AES128-GCM-SHA256"), not IANA's
 #       ("TLS_AES_128_GCM_SHA256"). tlsctx.c counts the TLS 1.3 suites a
@@ -308,7 +299,6 @@ fi
 key_lines=$(printf '%s\n' "$KEY_TEXT" | wc -l)
 if [ -f "$PREFIX/lib/libwolfssl.a" ] && [ -f "$PREFIX/BUILDINFO" ] \
     && [ "$(head -n "$key_lines" "$PREFIX/BUILDINFO")" = "$KEY_TEXT" ]; then
-	say "cached: $PREFIX"
 	echo "$PREFIX"
 	exit 0
 fi
