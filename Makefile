@@ -205,6 +205,7 @@ test-conf: $(B)/certbridge
 
 test-integration: $(BINS)
 	CERTBRIDGE=$(CURDIR)/$(B)/certbridge CB_BUILD=$(CURDIR)/$(B) CB_SANITIZE=$(SANITIZE) \
+		CB_WOLFSSL=$(WOLFSSL) \
 		$(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
 
 # ---------------------------------------------------------------- fuzz

@@ -288,17 +288,26 @@ KEY="$UPSTREAM_VERSION-${WOLFSSL_DEB_VERSION#*-}-$ARCH-$HASH"
 KEY=$(printf '%s' "$KEY" | tr '+~' '__')
 PREFIX="$OUT/$KEY"
 
-# One build at a time per OUTDIR.
+# A prefix is reused only when its BUILDINFO starts with this exact key
+# text (so a hash collision or a half-written prefix is rebuilt). BUILDINFO
+# is written last, so the check needs no lock: a cached run never waits for
+# another key being built in the same OUTDIR.
+key_lines=$(printf '%s\n' "$KEY_TEXT" | wc -l)
+cached() {
+	[ -f "$PREFIX/lib/libwolfssl.a" ] && [ -f "$PREFIX/BUILDINFO" ] \
+	    && [ "$(head -n "$key_lines" "$PREFIX/BUILDINFO")" = "$KEY_TEXT" ]
+}
+if cached; then
+	echo "$PREFIX"
+	exit 0
+fi
+
+# One build at a time per OUTDIR; whoever waited may find it built.
 if command -v flock >/dev/null 2>&1; then
 	exec 9>"$OUT/.lock"
 	flock 9
 fi
-
-# A prefix is reused only when its BUILDINFO starts with this exact key
-# text (so a hash collision or a half-written prefix is rebuilt).
-key_lines=$(printf '%s\n' "$KEY_TEXT" | wc -l)
-if [ -f "$PREFIX/lib/libwolfssl.a" ] && [ -f "$PREFIX/BUILDINFO" ] \
-    && [ "$(head -n "$key_lines" "$PREFIX/BUILDINFO")" = "$KEY_TEXT" ]; then
+if cached; then
 	echo "$PREFIX"
 	exit 0
 fi
