@@ -21,9 +21,6 @@ DESTDIR  ?=
 SANITIZE ?=
 WOLFSSL  ?= own
 PYTHON   := /usr/bin/python3
-# Exported so that a make started by a test (test_packaging's make install)
-# builds against the same wolfSSL as the make that started the tests.
-export WOLFSSL
 
 ifeq ($(WOLFSSL),own)
 BASE     := build
