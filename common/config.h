@@ -162,6 +162,9 @@ struct cfg {
 		unsigned tls_versions_line;
 		int64_t connect_timeout_ms;
 		uint32_t connect_rate;
+		/* TLS sessions to the broker resumed, per upstream
+		 * identity, within a generation (gateway/upcache.h). */
+		bool session_resumption;
 	} upstream;
 
 	struct {

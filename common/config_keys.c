@@ -145,6 +145,9 @@ const struct cfg_key_def cfg_keys[CFG_KEY_COUNT] = {
 		CFG_AT(CS_I64, upstream.connect_timeout_ms) },
 	[K_UP_CONNECT_RATE] = { UP, "connect_rate", KT_UINT, 0, 1, 100000,
 		NULL, "50", CFG_AT(CS_U32, upstream.connect_rate) },
+	[K_UP_SESSION_RESUMPTION] = { UP, "session_resumption", KT_BOOL, 0,
+		0, 0, NULL, "yes",
+		CFG_AT(CS_BOOL, upstream.session_resumption) },
 
 	[K_MQTT_IDENTITY] = { MQ, "identity", KT_ENUM, 0, 0, 0, w_identity,
 		"cn", CFG_AT(CS_INT, mqtt.identity) },

@@ -373,6 +373,7 @@ test_defaults(void **state)
 	assert_int_equal(cfg->upstream.tls_max, 13);
 	assert_int_equal(cfg->upstream.connect_timeout_ms, 10000);
 	assert_int_equal(cfg->upstream.connect_rate, 50);
+	assert_true(cfg->upstream.session_resumption);
 	assert_int_equal(cfg->mqtt.identity, CFG_IDENTITY_CN);
 	assert_int_equal(cfg->mqtt.clientid, CFG_CLIENTID_CHECK);
 	assert_int_equal(cfg->mqtt.username, CFG_USERNAME_KEEP);
@@ -664,7 +665,7 @@ test_bad_values(void **state)
 	    DS_MIN "listen = 0.0.0.0:8883,,[::]:8883\nsession_tickets = maybe\n"
 	    "tls_versions = 1.3-1.2\nplain_listen = [::1:1883\n"
 	    CA_MIN UP_MIN "alpn = a b\nconnect_rate = 0\nsni = bad/name\n"
-	    "[mqtt]\nidentity = san_dns\nmax_packet_size = 1G\n"
+	    "session_resumption = perhaps\n[mqtt]\nidentity = san_dns\nmax_packet_size = 1G\n"
 	    "clientid =\n",
 	    "{F}:2: [gateway] log_level: bad value \"INFO\": write it in lower "
 	    "case; expected one of: error, warn, info, debug",
@@ -693,11 +694,13 @@ test_bad_values(void **state)
 	    "expected a whole number from 1 to 100000",
 	    "{F}:20: [upstream] sni: bad server name \"bad/name\": expected a "
 	    "DNS name such as broker.example.com",
-	    "{F}:22: [mqtt] identity: bad value \"san_dns\": expected one of: "
+	    "{F}:21: [upstream] session_resumption: bad value \"perhaps\": "
+	    "expected yes or no (or true/false, on/off, 1/0)",
+	    "{F}:23: [mqtt] identity: bad value \"san_dns\": expected one of: "
 	    "cn, san-dns, san-uri, none",
-	    "{F}:23: [mqtt] max_packet_size: bad size \"1G\": too large; at "
+	    "{F}:24: [mqtt] max_packet_size: bad size \"1G\": too large; at "
 	    "most 268435460 bytes",
-	    "{F}:24: [mqtt] clientid: empty value; expected one of: keep, "
+	    "{F}:25: [mqtt] clientid: empty value; expected one of: keep, "
 	    "check, rewrite (remove the line to use the default, check)",
 	    NULL);
 }
@@ -861,7 +864,8 @@ test_long_line_and_nul(void **state)
 	    "{F}:2: syntax error: line is longer than 4093 characters",
 	    "{F}:11: [upstream] bogus: unknown key \"bogus\"; expected one of: "
 	    "address, sni, ca, cert, key, device_certs, alpn, tls_versions, "
-	    "connect_timeout, connect_rate",
+	    "connect_timeout, connect_rate, "
+	    "session_resumption",
 	    NULL);
 	/* A 4093-character line is fine. */
 	n = (size_t)snprintf(text, sizeof(text), DS_MIN "ciphers = ");
@@ -870,7 +874,8 @@ test_long_line_and_nul(void **state)
 	    "\n" CA_MIN UP_MIN "x = 1\n");
 	expect_lines(text, "{F}:10: [upstream] x: unknown key \"x\"; expected "
 	    "one of: address, sni, ca, cert, key, device_certs, alpn, "
-	    "tls_versions, connect_timeout, connect_rate",
+	    "tls_versions, connect_timeout, connect_rate, "
+	    "session_resumption",
 	    NULL);
 	/* A NUL byte (write_file stops at NUL, so write by hand). */
 	f = fopen(ini, "wb");
@@ -885,7 +890,8 @@ test_long_line_and_nul(void **state)
 	assert_string_equal(diag.lines[0], want);
 	expand("{F}:11: [upstream] y: unknown key \"y\"; expected one of: "
 	    "address, sni, ca, cert, key, device_certs, alpn, tls_versions, "
-	    "connect_timeout, connect_rate", want, sizeof(want));
+	    "connect_timeout, connect_rate, "
+	    "session_resumption", want, sizeof(want));
 	assert_string_equal(diag.lines[1], want);
 	cfg_diag_free(&diag);
 }
