@@ -50,6 +50,9 @@ tlsclient_note(struct tlsclient_seen *seen, WOLFSSL_X509 *cur)
 	x509_subject(cur, subject);
 	if (x509_not_after(cur, &na)) {
 		parse_format_date(na, when, sizeof(when));
+		if (seen->not_after_min == 0 || na < seen->not_after_min) {
+			seen->not_after_min = na;
+		}
 	}
 	used = strlen(seen->chain);
 	if (used + 8 < sizeof(seen->chain)) {

@@ -14,6 +14,7 @@
 #define CB_TLSCLIENT_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
@@ -37,6 +38,10 @@ struct tlsclient_seen {
 	/* "subject (notAfter DATE) <- subject (notAfter DATE) ...", in the
 	 * order wolfSSL examined them: the chain for a log line. */
 	char chain[512];
+	/* The earliest notAfter (epoch seconds) of the certificates
+	 * examined; 0 when none was: how long a session made by this
+	 * handshake may be resumed (its chain is not examined again). */
+	int64_t not_after_min;
 };
 
 /* Reserves the ex_data slot the callback finds its record in (once; later

@@ -44,6 +44,7 @@ bridge_connack(struct session *s)
 		log_end(&l);
 	}
 	if (s->state == SESSION_WAIT_CONNACK) {
+		uplink_keep_session(s);
 		session_set_state(s, SESSION_RELAY);
 		bridge_arm_keepalive(s);
 	}

@@ -9,6 +9,7 @@
 #include "gen.h"
 #include "tlsctx.h"
 #include "trust.h"
+#include "upcache.h"
 #include "util.h"
 
 struct gen *
@@ -58,9 +59,16 @@ gen_load(const char *path, uint64_t number, struct cfg_diag *diag)
 	 * out (docs/configuration.md, "Configuration that would weaken
 	 * trust"). */
 	files_ok = filecheck_run(g->cfg, diag);
+	if (g->cfg->upstream.session_resumption) {
+		g->upcache = upcache_new(UPCACHE_BUDGET);
+		if (g->upcache == NULL) {
+			cfg_diag_add(diag, true, "%s: out of memory", path);
+		}
+	}
 	cfg_diag_sort(diag, path);
 	if (g->down_ctx == NULL || g->up_ctx == NULL || g->trust == NULL
-	    || !files_ok || !pairs_ok || !certinv_build(g->cfg, &g->inv)) {
+	    || !files_ok || !pairs_ok || (g->cfg->upstream.session_resumption
+	    && g->upcache == NULL) || !certinv_build(g->cfg, &g->inv)) {
 		gen_unref(g);
 		return NULL;
 	}
@@ -94,6 +102,7 @@ gen_unref(struct gen *g)
 	}
 	trust_free(g->trust);
 	devstore_unref(g->devstore);
+	upcache_free(g->upcache);
 	certinv_free(&g->inv);
 	cfg_free(g->cfg);
 	free(g);

@@ -20,6 +20,7 @@
 
 struct devstore;
 struct trust;
+struct upcache;
 
 struct gen {
 	unsigned refs;
@@ -33,6 +34,14 @@ struct gen {
 	/* [upstream] device_certs pairs proven at load (NULL without the
 	 * key): the only pairs this generation's sessions use. */
 	struct devstore *devstore;
+	/* The TLS sessions its sessions resume towards the broker, one per
+	 * upstream identity (NULL with [upstream] session_resumption = no).
+	 * The one part of a generation that changes after load: sessions
+	 * made under this generation's [upstream] ca, sni and identities
+	 * are offered only by its own sessions, and go with it, so a
+	 * reload starts with none (docs/architecture.md, "Upstream
+	 * session resumption"). */
+	struct upcache *upcache;
 };
 
 /* Loads path and everything it names. On failure returns NULL; diag holds

@@ -15,6 +15,7 @@ struct metrics {
 	uint64_t handshakes_ok[METRICS_SIDES_];
 	uint64_t handshakes_fail[METRICS_SIDES_][REASON_COUNT_];
 	uint64_t connections[METRICS_SIDES_];
+	uint64_t up_full, up_resumed;
 	uint64_t refused[REASON_COUNT_];
 	uint64_t revoked[REASON_COUNT_];
 	uint64_t limits[METRICS_LIMITS_];
@@ -48,6 +49,16 @@ metrics_handshake(struct metrics *m, enum metrics_side side, bool ok,
 		m->handshakes_ok[side]++;
 	} else if ((unsigned)why < REASON_COUNT_) {
 		m->handshakes_fail[side][why]++;
+	}
+}
+
+void
+metrics_upstream_handshake(struct metrics *m, bool resumed)
+{
+	if (resumed) {
+		m->up_resumed++;
+	} else {
+		m->up_full++;
 	}
 }
 
@@ -198,6 +209,13 @@ metrics_render_counters(const struct metrics *m, struct evbuffer *out)
 			    m->handshakes_fail[side][r]);
 		}
 	}
+	metrics_help(out, "certbridge_upstream_handshakes_total", "counter",
+	    "Broker TLS handshakes that passed: full, or resumed from a "
+	    "session of the same upstream identity.");
+	evbuffer_add_printf(out, "certbridge_upstream_handshakes_total{"
+	    "kind=\"full\"} %" PRIu64 "\n", m->up_full);
+	evbuffer_add_printf(out, "certbridge_upstream_handshakes_total{"
+	    "kind=\"resumed\"} %" PRIu64 "\n", m->up_resumed);
 	metrics_help(out, "certbridge_connect_refused_total", "counter",
 	    "Devices refused: at accept (limit), with a refusal CONNACK "
 	    "(identity, upstream-unavailable), a CONNECT too large, or "

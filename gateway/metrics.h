@@ -45,6 +45,9 @@ void metrics_free(struct metrics *m);
 void metrics_handshake(struct metrics *m, enum metrics_side side, bool ok,
     enum reason why);
 void metrics_connection(struct metrics *m, enum metrics_side side, int delta);
+/* A broker handshake that passed (also counted by metrics_handshake):
+ * resumed from a session of the same identity, or full. */
+void metrics_upstream_handshake(struct metrics *m, bool resumed);
 /* A device refused at accept (limit), answered with a refusal CONNACK
  * (identity, upstream-unavailable), refused for a CONNECT above
  * max_connect_size (packet-too-large), or replaced in the connect queue

@@ -83,7 +83,10 @@ session_set_state(struct session *s, enum session_state next)
 		[SESSION_HANDSHAKE] = 1u << SESSION_WAIT_CONNECT,
 		[SESSION_WAIT_CONNECT] = 1u << SESSION_QUEUED,
 		[SESSION_QUEUED] = 1u << SESSION_CONNECTING,
-		[SESSION_CONNECTING] = 1u << SESSION_WAIT_CONNACK,
+		/* Back to the queue once, when the broker refused a resumed
+		 * session (uplink.c): the retry is a new connection. */
+		[SESSION_CONNECTING] = 1u << SESSION_WAIT_CONNACK
+		    | 1u << SESSION_QUEUED,
 		[SESSION_WAIT_CONNACK] = 1u << SESSION_RELAY,
 		[SESSION_RELAY] = 0,
 		[SESSION_DRAINING] = 1u << SESSION_LINGER,
@@ -161,6 +164,7 @@ session_free(struct session *s)
 		metrics_connection(m, METRICS_UPSTREAM, -1);
 	}
 	conn_free(s->up);
+	conn_free(s->up_spent);
 	metrics_connection(m, METRICS_DOWNSTREAM, -1);
 	if (s->connect_pkt != NULL) {
 		evbuffer_free(s->connect_pkt);

@@ -76,6 +76,18 @@ struct session {
 	struct tlsclient_seen up_seen; /* what the broker showed (tlsclient.h) */
 	int64_t upstream_started_ms;
 	int up_cert;            /* enum devcert_choice used upstream */
+	/* Resumption (gateway/upcache.h): the identity's key in the
+	 * generation's store, whether a stored session was offered, whether
+	 * the broker refused one and this is the one retry, and until when
+	 * a session made now may be offered (the earliest notAfter of the
+	 * chain the full handshake verified). */
+	const char *up_key;
+	bool up_offered;
+	bool up_retried;
+	int64_t up_until;
+	/* The connection of a refused resumption: freed from outside its
+	 * own callbacks (conn.h). */
+	struct conn *up_spent;
 	/* The device ended while the broker connection was being made: its
 	 * CONNECT (and will) still go, then its end follows. */
 	bool device_gone;
@@ -131,6 +143,10 @@ void uplink_failed(struct session *s);
 void uplink_unavailable(struct session *s, const char *event,
     enum reason why, const char *detail);
 void uplink_timeout(struct session *s);
+/* The broker's first packet was read: a TLS 1.3 session ticket, sent
+ * right after the handshake, has arrived by now; it is kept for the next
+ * connection of the same upstream identity. */
+void uplink_keep_session(struct session *s);
 
 /* bridge.c: the relay both ways. */
 void bridge_pump(struct session *s, enum bridge_dir dir);

@@ -453,9 +453,19 @@ tlsctx_upstream_new(const struct cfg *cfg, struct cfg_diag *diag)
 		ok = false;
 	}
 	wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_PEER, tlsclient_verify_cb);
-	/* Every session is a fresh upstream connection: no client-side
-	 * session reuse, so no stale-ticket failure modes either. */
+	/* No process-wide cache: the sessions resumed towards the broker
+	 * are kept per generation and per upstream identity by the session
+	 * itself (gateway/upcache.h), never looked up by wolfSSL on its
+	 * own. With resumption on, TLS 1.2 asks for a ticket (RFC 5077), so
+	 * resuming does not depend on the broker's session-ID cache (TLS
+	 * 1.3 tickets need no asking). */
 	wolfSSL_CTX_set_session_cache_mode(ctx, WOLFSSL_SESS_CACHE_OFF);
+	if (cfg->upstream.session_resumption && cfg->upstream.tls_min <= 12
+	    && wolfSSL_CTX_UseSessionTicket(ctx) != WOLFSSL_SUCCESS) {
+		cfg_diag_add(diag, true, "%s: wolfSSL cannot ask the broker "
+		    "for TLS 1.2 session tickets (out of memory)", cfg->path);
+		ok = false;
+	}
 	if (!ok) {
 		wolfSSL_CTX_free(ctx);
 		return NULL;

@@ -25,6 +25,8 @@
 #include "parse.h"
 #include "session_int.h"
 #include "tlsclient.h"
+#include "upcache.h"
+#include "upsess.h"
 #include "watch.h"
 #include "x509.h"
 
@@ -145,12 +147,56 @@ uplink_tls_reason(struct session *s, char *detail, size_t cap)
 	return REASON_PROTOCOL;
 }
 
+static void uplink_fd(void *arg, int fd, const char *why);
+
+/*
+ * The broker failed a handshake in which a stored session was offered. A
+ * broker that cannot use a session is meant to answer with a full
+ * handshake, but wolfSSL 5.5.4 as a client fails instead when a TLS 1.2
+ * ticket can no longer be decrypted (-373, out of order; after a broker
+ * restart, for one), and a broker may refuse in other ways. The session is
+ * dropped and the device gets one more try, a new connection with a full
+ * handshake, which also names the real cause if the broker refuses that
+ * too. It goes through the connect queue again, as any new connection.
+ */
+static void
+uplink_retry_full(struct session *s)
+{
+	struct log_line l;
+	char what[256];
+
+	conn_describe(s->up, what, sizeof(what));
+	upcache_forget(s->gen->upcache, s->up_key);
+	if (session_log_begin(s, &l, LOG_INFO, "upstream-resume-refused")) {
+		log_str(&l, "side", "upstream");
+		log_str(&l, "detail", what);
+		log_str(&l, "next", "full handshake");
+		log_end(&l);
+	}
+	s->up_retried = true;
+	s->up_offered = false;
+	/* In its own callback now: freed at the next grant or with the
+	 * session (conn.h). */
+	conn_free(s->up_spent);
+	s->up_spent = s->up;
+	s->up = NULL;
+	metrics_connection(s->rt->metrics, METRICS_UPSTREAM, -1);
+	session_set_state(s, SESSION_QUEUED);
+	upstream_request(s->rt->upstream, &s->wait,
+	    &s->gen->cfg->upstream.address, uplink_fd, s);
+}
+
 void
 uplink_failed(struct session *s)
 {
 	char detail[640];
 	enum reason why;
 
+	if (conn_failure(s->up)->kind == CONN_FAIL_TLS && s->up_offered
+	    && !s->up_retried) {
+		uplink_retry_full(s);
+		return;
+	}
 	if (conn_failure(s->up)->kind == CONN_FAIL_TLS) {
 		why = uplink_tls_reason(s, detail, sizeof(detail));
 		metrics_handshake(s->rt->metrics, METRICS_UPSTREAM, false,
@@ -209,6 +255,11 @@ uplink_use_identity(struct session *s, WOLFSSL *ssl)
 
 	s->up_cert = devcert_pick(s->gen->cfg, s->gen->devstore,
 	    intake_identity(s), &pair);
+	/* Sessions are filed under the identity that makes them: a resumed
+	 * session is the broker's client of its first handshake
+	 * (gateway/upcache.h). A pair's id lives as long as the generation
+	 * this session holds. */
+	s->up_key = pair != NULL ? pair->id : UPCACHE_OWN;
 	if (s->up_cert != DEVCERT_DEVICE) {
 		return true;
 	}
@@ -226,6 +277,99 @@ uplink_use_identity(struct session *s, WOLFSSL *ssl)
 	}
 	uplink_unavailable(s, "upstream-failed", REASON_BAD_CERT, detail);
 	return false;
+}
+
+/*
+ * Offers the identity's stored session, if it has one. A resumed handshake
+ * does not examine the broker's chain again: wolfSSL proves the broker
+ * holds the secret of a session made by a full handshake of this
+ * generation, with its [upstream] ca, sni and this identity, that verified
+ * the chain and the name; and the store dates each session no later than
+ * the earliest notAfter of that chain (docs/architecture.md, "Upstream
+ * session resumption").
+ */
+static void
+uplink_offer_session(struct session *s, WOLFSSL *ssl)
+{
+	struct upcache *c = s->gen->upcache;
+	const unsigned char *der;
+	WOLFSSL_SESSION *sess;
+	size_t len;
+	int64_t until;
+
+	s->up_offered = false;
+	if (c == NULL || s->up_retried) {
+		return;
+	}
+	der = upcache_get(c, s->up_key, clock_wall_s(), &len, &until);
+	if (der == NULL) {
+		return;
+	}
+	sess = upsess_decode(der, len);
+	if (sess == NULL) {
+		upcache_forget(c, s->up_key);
+		return;
+	}
+	if (wolfSSL_set_session(ssl, sess) == WOLFSSL_SUCCESS) {
+		s->up_offered = true;
+		s->up_until = until;
+	}
+	wolfSSL_SESSION_free(sess);
+}
+
+/* Whether sess can be resumed: a TLS 1.3 or 1.2 ticket, or a TLS 1.2
+ * session ID. */
+static bool
+uplink_resumable(WOLFSSL *ssl, WOLFSSL_SESSION *sess)
+{
+	unsigned int id_len = 0;
+
+	if (wolfSSL_SESSION_has_ticket(sess)) {
+		return true;
+	}
+	return wolfSSL_version(ssl) != TLS1_3_VERSION
+	    && wolfSSL_SESSION_get_id(sess, &id_len) != NULL && id_len > 0;
+}
+
+/* Files this connection's session under its identity, replacing the
+ * identity's older one. */
+static void
+uplink_keep(struct session *s)
+{
+	struct upcache *c = s->gen->upcache;
+	WOLFSSL_SESSION *sess;
+	unsigned char *der;
+	int64_t until;
+	long timeout;
+	size_t len;
+
+	if (c == NULL || s->up == NULL || s->up_until <= 0) {
+		return;
+	}
+	/* Not a reference (NO_SESSION_CACHE_REF in both builds): the
+	 * connection's own record, serialized at once. */
+	sess = wolfSSL_get_session(conn_ssl(s->up));
+	if (sess == NULL || !uplink_resumable(conn_ssl(s->up), sess)
+	    || (len = upsess_encode(sess, &der)) == 0) {
+		return;
+	}
+	timeout = wolfSSL_SESSION_get_timeout(sess);
+	until = clock_wall_s() + (timeout > 0 ? timeout : 0);
+	if (until > s->up_until) {
+		until = s->up_until;
+	}
+	(void)upcache_put(c, s->up_key, der, len, until);
+	upsess_free_der(der, len);
+}
+
+void
+uplink_keep_session(struct session *s)
+{
+	/* TLS 1.2 sessions were kept at the end of the handshake. */
+	if (s->up != NULL && wolfSSL_version(conn_ssl(s->up))
+	    == TLS1_3_VERSION) {
+		uplink_keep(s);
+	}
 }
 
 static void
@@ -250,6 +394,8 @@ uplink_fd(void *arg, int fd, const char *why)
 		return;
 	}
 	cfg = s->gen->cfg;
+	conn_free(s->up_spent);
+	s->up_spent = NULL;
 	session_set_state(s, SESSION_CONNECTING);
 	ssl = wolfSSL_new(s->gen->up_ctx);
 	if (ssl == NULL) {
@@ -279,6 +425,7 @@ uplink_fd(void *arg, int fd, const char *why)
 		    "cannot set SNI, name check or ALPN on the connection");
 		return;
 	}
+	uplink_offer_session(s, ssl);
 	s->up = conn_new(s->rt->base, fd, ssl, true, session_on_conn, s);
 	if (s->up == NULL) {
 		uplink_unavailable(s, "upstream-failed", REASON_INTERNAL,
@@ -318,12 +465,23 @@ uplink_ready(struct session *s)
 {
 	struct log_line l;
 	WOLFSSL *ssl = conn_ssl(s->up);
+	bool resumed = wolfSSL_session_reused(ssl) == 1;
 
-	if (!uplink_ip_ok(s, ssl)) {
+	/* A resumed session shows no certificate (gateway/upsess.h): the
+	 * full handshake that made it passed this check, under this
+	 * generation's sni, before it was kept. */
+	if (!resumed && !uplink_ip_ok(s, ssl)) {
 		return;
 	}
+	if (!resumed) {
+		/* A full handshake: its verified chain dates the session it
+		 * makes (an offered one the broker declined is replaced). */
+		s->up_until = s->up_seen.not_after_min;
+	}
+	metrics_upstream_handshake(s->rt->metrics, resumed);
 	if (session_log_begin(s, &l, LOG_DEBUG, "upstream-connected")) {
 		log_str(&l, "tls", wolfSSL_get_version(ssl));
+		log_str(&l, "resumed", resumed ? "yes" : "no");
 		log_str(&l, "client_cert", s->up_cert == DEVCERT_DEVICE
 		    ? "device" : s->up_cert == DEVCERT_SHARED ? "shared"
 		    : "none");
@@ -346,6 +504,12 @@ uplink_ready(struct session *s)
 	s->connect_pkt = NULL;
 	metrics_handshake(s->rt->metrics, METRICS_UPSTREAM, true,
 	    REASON_NONE);
+	if (wolfSSL_version(ssl) != TLS1_3_VERSION) {
+		/* TLS 1.2: the session ID or ticket came within the
+		 * handshake. TLS 1.3 tickets come after it (at the CONNACK,
+		 * bridge.c). */
+		uplink_keep(s);
+	}
 	session_set_state(s, SESSION_WAIT_CONNACK);
 	if (s->device_gone) {
 		/* The device left while the broker connection was being
