@@ -572,8 +572,9 @@ def print_table(rows, info, args, results, started, out=sys.stdout):
         p("TLS: device->certbridge %s; certbridge->mosquitto %s; direct client->mosquitto %s"
           % (tls.get("downstream", "?"), tls.get("upstream", "?"), tls.get("direct", "?")))
     p("load generator, certbridge and mosquitto share the same %s cores; certbridge "
-      "[upstream] connect_rate = %d (storm control out of the way)"
-      % (info.get("nproc"), args.connect_rate))
+      "[upstream] connect_rate = %d (storm control out of the way), "
+      "session_resumption = %s"
+      % (info.get("nproc"), args.connect_rate, args.session_resumption))
     p()
     p("%-*s  %*s  %*s  %s" % (w0, "figure", w1, "direct", w2, "via certbridge", "notes"))
     p("%s  %s  %s  %s" % ("-" * w0, "-" * w1, "-" * w2, "-" * 5))
@@ -630,6 +631,9 @@ def parse_args(argv):
     p.add_argument("--warmup", type=int, default=50, help="sessions opened and closed first")
     p.add_argument("--connect-rate", type=int, default=100000,
                    help="certbridge [upstream] connect_rate during the benchmark")
+    p.add_argument("--session-resumption", choices=("yes", "no"), default="no",
+                   help="certbridge [upstream] session_resumption; no: every upstream "
+                   "handshake is full, as F1's figures assume")
     p.add_argument("--bulk-size", type=int, default=65536, help="bulk payload size (bytes)")
     p.add_argument("--bulk-messages", type=int, default=2000, help="bulk messages measured")
     p.add_argument("--bulk-window", type=int, default=32,

@@ -300,7 +300,7 @@ ca = {pki}/cloud-root.pem
 cert = {pki}/gateway-upstream.pem
 key = {pki}/gateway-upstream.key
 connect_rate = {rate}
-
+{resumption}
 [mqtt]
 ; Every session of the load generator shows the same certificate: they are
 ; told apart by client id (with identity = cn, a newer one would take an
@@ -311,7 +311,11 @@ username = keep
 max_packet_size = 1M
 """.format(ciphers=("ciphers = " + args.downstream_ciphers) if args.downstream_ciphers else "",
            log_level=log_level, maxconn=max(10000, args.sessions + 1000, args.rate_sessions + 1000),
-           port=port, pki=pki, broker_port=broker_port, rate=args.connect_rate)
+           port=port, pki=pki, broker_port=broker_port, rate=args.connect_rate,
+           # bench.py sets it (full handshakes on both legs unless asked);
+           # the soak runs the product's default.
+           resumption=("session_resumption = %s\n" % args.session_resumption)
+           if getattr(args, "session_resumption", None) else "")
 
 
 def start_gateway(binary, pki, workdir, broker_port, args, log_level=None, name="certbridge"):
