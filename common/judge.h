@@ -44,9 +44,12 @@
 #include "reason.h"
 
 /*
- * wolfSSL's X509_V_ERR numbers as Debian's 5.5.4 reports them to a verify
- * callback. Dates come as 13 and 14 rather than OpenSSL's 9 and 10
- * (docs/architecture.md, "wolfSSL facts"); both are accepted.
+ * wolfSSL's X509_V_ERR numbers as an OpenSSL-compatible 5.5.4 (Debian's)
+ * reports them to a verify callback. Dates come as 13 and 14 rather than
+ * OpenSSL's 9 and 10; both are accepted. A wolfSSL built without
+ * OPENSSL_COMPATIBLE_DEFAULTS reports the same errors with its own ASN_*_E
+ * numbers instead: judge_vclass() and judge_vcode_text() take either
+ * (judge_vcode.c; docs/architecture.md, "wolfSSL facts").
  */
 enum judge_vcode {
 	JUDGE_V_OK = 0,
@@ -66,6 +69,7 @@ enum judge_vcode {
 	JUDGE_V_CHAIN_TOO_LONG = 22,
 	JUDGE_V_CERT_REVOKED = 23,
 	JUDGE_V_INVALID_CA = 24,
+	JUDGE_V_PATH_LENGTH_EXCEEDED = 25,
 	JUDGE_V_INVALID_PURPOSE = 26,
 	JUDGE_V_HOSTNAME_MISMATCH = 62,
 	JUDGE_V_IP_ADDRESS_MISMATCH = 64,
@@ -90,7 +94,8 @@ enum judge_vclass {
 enum judge_vclass judge_vclass(int code);
 /* The reason slug of a class (JUDGE_VC_OTHER: bad-cert). */
 enum reason judge_vclass_reason(enum judge_vclass c);
-/* A verify code in words; wolfSSL has no text for 13 and 14. Never NULL. */
+/* A verify code in words, the same for an X509_V number and wolfSSL's own
+ * number for that error; wolfSSL has no text for 13 and 14. Never NULL. */
 const char *judge_vcode_text(int code);
 
 /* Longest presented chain looked at: leaf, a few intermediates, a root. */

@@ -85,8 +85,8 @@ enum tlsclient_refusal {
 
 /* From wolfSSL's error e of the failed handshake and what the callback saw.
  * The name is asked first: wolfSSL 5.5.4 hands a DNS name mismatch to the
- * verify callback as an error of its own (-322, which judge_vclass does
- * not know), and e names it. */
+ * verify callback as an error of its own (DOMAIN_NAME_MISMATCH, -322,
+ * which judge_vclass counts as a name mismatch), and e names it too. */
 enum tlsclient_refusal tlsclient_refusal(int e,
     const struct tlsclient_seen *seen);
 

@@ -21,6 +21,7 @@
 
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
+#include <wolfssl/wolfcrypt/error-crypt.h>
 
 #include "judge.h"
 #include "x509.h"
@@ -244,6 +245,10 @@ test_intermediate_codes(void **state)
 	assert_refused(v, REASON_REVOKED, "revoked");
 	judge_intermediate(c.list.certs[0], 7, &v);
 	assert_refused(v, REASON_BAD_SIGNATURE, NULL);
+	judge_intermediate(c.list.certs[0], ASN_AFTER_DATE_E, &v);
+	assert_refused(v, REASON_EXPIRED, "intermediate CA");
+	judge_intermediate(c.list.certs[0], ASN_NO_SIGNER_E, &v);
+	assert_refused(v, REASON_UNKNOWN_CA, "does not reach a trusted CA");
 	judge_intermediate(c.list.certs[0], 24, &v);
 	assert_refused(v, REASON_BAD_CERT, "invalid CA");
 	assert_int_equal(v.ca_index, -1);
@@ -299,6 +304,18 @@ test_library_codes_are_final(void **state)
 	v = judge_a("ok", 10);
 	assert_admitted(v, 0, JUDGE_GRACE_NONE);
 	v = judge_a("expired-1h", 14);
+	assert_refused(v, REASON_EXPIRED, "expired on");
+	/* The same verdicts from a wolfSSL that reports its own numbers
+	 * (built without OPENSSL_COMPATIBLE_DEFAULTS; judge_vcode.c). */
+	v = judge_a("ok", ASN_NO_SIGNER_E);
+	assert_refused(v, REASON_UNKNOWN_CA, "[ca.a]");
+	v = judge_a("ok", ASN_SIG_CONFIRM_E);
+	assert_refused(v, REASON_BAD_SIGNATURE, NULL);
+	v = judge_a("ok", ASN_AFTER_DATE_E);
+	assert_admitted(v, 0, JUDGE_GRACE_NONE);
+	v = judge_a("ok", ASN_BEFORE_DATE_E);
+	assert_admitted(v, 0, JUDGE_GRACE_NONE);
+	v = judge_a("expired-1h", ASN_AFTER_DATE_E);
 	assert_refused(v, REASON_EXPIRED, "expired on");
 }
 
