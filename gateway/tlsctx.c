@@ -225,6 +225,45 @@ tlsctx_cipher_unsafe(const char *name)
 	return false;
 }
 
+/*
+ * wolfSSL's own name of a suite ("TLS13-AES128-GCM-SHA256") for either of
+ * the names wolfSSL_CIPHER_get_name() may give: its own, or IANA's
+ * ("TLS_AES_128_GCM_SHA256") when the library was built without
+ * WOLFSSL_CIPHER_INTERNALNAME or WOLFSSL_QT (docs/architecture.md,
+ * "wolfSSL facts"). The suites below are judged by wolfSSL's names, so
+ * a list means the same whichever wolfSSL certbridge runs on. The IANA
+ * name is found through the suite's two bytes; a name found in neither
+ * table is returned as it is.
+ */
+static const char *
+tlsctx_wolf_name(const char *name)
+{
+	static char all[16384];
+	unsigned char c0, c1;
+	int flags;
+	char *save = NULL;
+
+	if (wolfSSL_get_cipher_suite_from_name(name, &c0, &c1, &flags) == 0) {
+		return name;
+	}
+	if (wolfSSL_get_ciphers(all, (int)sizeof(all)) != WOLFSSL_SUCCESS) {
+		return name;
+	}
+	for (char *w = strtok_r(all, ":", &save); w != NULL;
+	    w = strtok_r(NULL, ":", &save)) {
+		const char *iana;
+
+		if (wolfSSL_get_cipher_suite_from_name(w, &c0, &c1, &flags) != 0) {
+			continue;
+		}
+		iana = wolfSSL_get_cipher_name_iana_from_suite(c0, c1);
+		if (iana != NULL && strcmp(iana, name) == 0) {
+			return wolfSSL_get_cipher_name_from_suite(c0, c1);
+		}
+	}
+	return name;
+}
+
 /* What a cipher list really enabled on ctx: keywords (ALL, HIGH, DEFAULT)
  * expand inside wolfSSL, so the names written prove nothing. */
 struct tlsctx_suites {
@@ -254,6 +293,7 @@ tlsctx_enabled_suites(WOLFSSL_CTX *ctx, struct tlsctx_suites *out)
 		if (name == NULL) {
 			continue;
 		}
+		name = tlsctx_wolf_name(name);
 		if (tlsctx_cipher_unsafe(name)) {
 			snprintf(out->unsafe + used, sizeof(out->unsafe) - used,
 			    "%s%s", used ? ", " : "", name);
