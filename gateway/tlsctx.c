@@ -436,6 +436,10 @@ tlsctx_downstream_new(const struct cfg *cfg, struct cfg_diag *diag)
 	 * is process-wide and 1.2 tickets carry no peer certificate. Only
 	 * TLS 1.3 tickets, sealed per context, remain. */
 	wolfSSL_CTX_set_session_cache_mode(ctx, WOLFSSL_SESS_CACHE_OFF);
+	/* A flight in one write, as every wolfSSL certbridge runs on does
+	 * (docs/architecture.md, "wolfSSL facts"): fewer segments per
+	 * handshake, and a refusal's alert is read before a write fails. */
+	wolfSSL_CTX_set_group_messages(ctx);
 	wolfSSL_CTX_NoTicketTLSv12(ctx);
 	if (!cfg->downstream.session_tickets) {
 		wolfSSL_CTX_no_ticket_TLSv13(ctx);
@@ -493,6 +497,10 @@ tlsctx_upstream_new(const struct cfg *cfg, struct cfg_diag *diag)
 		ok = false;
 	}
 	wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_PEER, tlsclient_verify_cb);
+	/* Our flight in one write: a broker that refuses our certificate
+	 * closes at once, and a second write would fail before its alert
+	 * is read (docs/architecture.md, "wolfSSL facts"). */
+	wolfSSL_CTX_set_group_messages(ctx);
 	/* No process-wide cache: the sessions resumed towards the broker
 	 * are kept per generation and per upstream identity by the session
 	 * itself (gateway/upcache.h), never looked up by wolfSSL on its
