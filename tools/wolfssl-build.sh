@@ -228,33 +228,47 @@ CONFIGURE_FLAGS="
 #       certificate with URI:urn:dev:1 would not even load, and
 #       `identity = san-uri` is documented. Debian's build has it (from
 #       --enable-all); its other effect is parsing FASC-N/UUID other names.
-#   OPENSSL_COMPATIBLE_DEFAULTS  (Debian's build has it, from its nginx/
-#       stunnel/haproxy options.) What certbridge depends on: the verify
-#       callback's X509_STORE_CTX_get_error() is translated to X509_V_ERR
-#       codes (internal.c: GetX509Error), so an expired, not-yet-valid or
-#       unknown-CA device is refused with reason=expired/not-yet-valid/
-#       unknown-ca (common/judge.c judge_vclass knows those codes, not
-#       wolfSSL's ASN_*_E). configure then also adds WOLFSSL_ALT_CERT_CHAINS
-#       (a chain is accepted at the first trusted CA even if the peer sent
-#       an untrusted root above it; costs a second 18 KB chain in every
-#       WOLFSSL_SESSION), WOLFSSL_TRUST_PEER_CERT, NO_SESSION_CACHE_REF and
-#       WOLFSSL_TLS13_NO_PEEK_HANDSHAKE_DONE. Without it 14 of the 163
-#       integration tests of test_core/trust/identity/diag fail.
-#   WOLFSSL_CIPHER_INTERNALNAME  wolfSSL_CIPHER_get_name() returns wolfSSL's
-#       own suite names ("TLS13-AES128-GCM-SHA256"), not IANA's
-#       ("TLS_AES_128_GCM_SHA256"). tlsctx.c counts the TLS 1.3 suites a
-#       cipher list enabled by the "TLS13-" prefix and looks for unsafe ones
-#       by wolfSSL name parts. Debian's build gets internal names from
-#       WOLFSSL_QT. Without it a custom list with TLS 1.3 suites is taken
-#       for a list without any: certbridge prepends its own TLS 1.3 suites
-#       (ChaCha20 first, whatever the INI's order) and the "only TLS 1.3
-#       suites but tls_versions allows older versions" check never fires.
-#       No integration test caught this; the benchmark did.
+#   WOLFSSL_ALT_CERT_CHAINS  a peer's chain is accepted at the first CA
+#       certbridge trusts even when the peer sent certificates above it that
+#       chain to no trusted root: a broker sending its root cross-signed by
+#       an older root (AWS IoT, the old Let's Encrypt chain), a device
+#       sending a corporate root above the intermediate a [ca.NAME] file
+#       holds. Debian's build has it (through OPENSSL_COMPATIBLE_DEFAULTS);
+#       without it both are refused. It cannot be had in a verify callback
+#       instead: a callback that forgives an unknown issuer above the anchor
+#       makes wolfSSL add that unverified CA to the context as a signer
+#       (internal.c, ProcessPeerCerts: only ALT_CERT_CHAINS skips AddCA),
+#       trusted by every later handshake. Costs a second 9 x 2 KB chain
+#       (altChain) in every WOLFSSL_SESSION, both legs of a session.
+#       Pinned by tests/integration/test_wolfssl_parity.py.
+#   Not defined, on purpose (Debian's build has both):
+#   OPENSSL_COMPATIBLE_DEFAULTS  certbridge does not depend on it: without
+#       it the verify callback's X509_STORE_CTX_get_error() is wolfSSL's own
+#       ASN_*_E number rather than an X509_V_ERR one, and common/
+#       judge_vcode.c gives both the same meaning. Its other effects, and
+#       what certbridge does about them (docs/architecture.md, "wolfSSL
+#       facts"): WOLFSSL_CTX_new's defaults (verify none, min SSL 3,
+#       SSL_MODE_AUTO_RETRY, grouped handshake messages) - certbridge sets
+#       verify and versions on every context and groups messages itself;
+#       a v1 client certificate is reported (ASN_VERSION_E) - judged as
+#       before, by certbridge's own reading; TLS 1.3 PSK without a
+#       certificate allowed - certbridge configures no PSK; and through
+#       configure: WOLFSSL_ALT_CERT_CHAINS (above, defined by itself),
+#       WOLFSSL_TRUST_PEER_CERT (a CA file's certificates also trusted as
+#       exact peer certificates: certbridge refuses non-CA certificates in
+#       its CA files, so nothing depends on it), NO_SESSION_CACHE_REF
+#       (wolfSSL_get_session semantics; certbridge does not call it) and
+#       WOLFSSL_TLS13_NO_PEEK_HANDSHAKE_DONE (wolfSSL_peek; not called).
+#   WOLFSSL_CIPHER_INTERNALNAME  without it (or WOLFSSL_QT, Debian's way),
+#       wolfSSL_CIPHER_get_name() returns IANA's suite names ("TLS_AES_128_GCM_SHA256") instead of wolfSSL's
+#       ("TLS13-AES128-GCM-SHA256"); gateway/tlsctx.c turns either into
+#       wolfSSL's before judging a cipher list. Logs are unaffected
+#       (wolfSSL_get_cipher_name gives wolfSSL's names in every build).
 #   _FORTIFY_SOURCE=2  Debian builds wolfSSL with dpkg-buildflags' hardening
 #       CPPFLAGS, and its options.h hands _FORTIFY_SOURCE=2 on to every file
 #       that includes it: certbridge's own code is fortified today only
 #       through that. Kept so that nothing changes for certbridge's objects.
-DEFINES="-D_FORTIFY_SOURCE=2 -DWOLFSSL_FPKI -DOPENSSL_COMPATIBLE_DEFAULTS -DWOLFSSL_CIPHER_INTERNALNAME"
+DEFINES="-D_FORTIFY_SOURCE=2 -DWOLFSSL_FPKI -DWOLFSSL_ALT_CERT_CHAINS"
 
 case "$ARCH" in
 amd64 | x86_64)
