@@ -262,8 +262,9 @@ server_load_sightings(struct server *srv)
 }
 
 /*
- * Each session holds two sockets (device and broker), and wolfSSL opens
- * /dev/urandom while it sets a connection up. Raise the soft descriptor
+ * Each session holds two sockets (device and broker), and Debian's
+ * wolfSSL (WOLFSSL=system) opens /dev/urandom while it sets a connection
+ * up (the default build uses getrandom: docs/wolfssl.md). Raise the soft descriptor
  * limit to the hard one, and say at startup when max_connections cannot
  * fit, rather than let devices meet failures at the thousandth connection.
  */

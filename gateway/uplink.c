@@ -404,7 +404,7 @@ uplink_fd(void *arg, int fd, const char *why)
 		close(fd);
 		uplink_unavailable(s, "upstream-failed", REASON_INTERNAL,
 		    err == EMFILE || err == ENFILE ? "out of file descriptors "
-		    "(wolfSSL could not open /dev/urandom); raise the descriptor "
+		    "(Debian's wolfSSL opens /dev/urandom); raise the descriptor "
 		    "limit (LimitNOFILE) or lower [gateway] max_connections"
 		    : "out of memory");
 		return;

@@ -43,7 +43,7 @@ set -eu
 WOLFSSL_DEB_VERSION=5.5.4-2+deb12u3
 WOLFSSL_DSC_SHA256=41cc3bce69a14214cc16f03f87e1292d8a2f95c03bbf94f49ca36b010989a81a
 # Bump when the build steps change in a way the flags do not show.
-RECIPE=1
+RECIPE=2
 
 die() { echo "wolfssl-build: $*" >&2; exit 1; }
 say() { echo "wolfssl-build: $*" >&2; }
@@ -268,7 +268,18 @@ CONFIGURE_FLAGS="
 #       CPPFLAGS, and its options.h hands _FORTIFY_SOURCE=2 on to every file
 #       that includes it: certbridge's own code is fortified today only
 #       through that. Kept so that nothing changes for certbridge's objects.
-DEFINES="-D_FORTIFY_SOURCE=2 -DWOLFSSL_FPKI -DWOLFSSL_ALT_CERT_CHAINS"
+#   WOLFSSL_GETRANDOM  seeds come from getrandom(2) instead of opening
+#       /dev/urandom: Debian's build opens it about 11 times per device
+#       session (each TLS connection's random generator, each key), a
+#       descriptor each time, which fails first when certbridge runs near
+#       its descriptor limit (docs/benchmarks.md). getrandom blocks only
+#       until the kernel's pool is first initialised at boot.
+DEFINES="-D_FORTIFY_SOURCE=2 -DWOLFSSL_FPKI -DWOLFSSL_ALT_CERT_CHAINS -DWOLFSSL_GETRANDOM"
+
+# certbridge's patches to Debian's source, applied in name order after
+# dpkg-source -x; each says why at its top (docs/wolfssl.md, "The one patch").
+PATCH_DIR=$(cd "$(dirname "$0")" && pwd)/wolfssl-patches
+PATCHES_SHA256=$(cat "$PATCH_DIR"/*.patch 2>/dev/null | sha256sum | cut -c1-64)
 
 case "$ARCH" in
 amd64 | x86_64)
@@ -289,6 +300,7 @@ ALL_FLAGS=$(echo $CONFIGURE_FLAGS $ARCH_FLAGS $EXTRA)
 CC_ID=$(${CC:-cc} --version 2>/dev/null | head -n 1)
 
 KEY_TEXT="recipe=$RECIPE
+patches=$PATCHES_SHA256
 version=$WOLFSSL_DEB_VERSION
 dsc_sha256=$WOLFSSL_DSC_SHA256
 arch=$ARCH
@@ -333,6 +345,7 @@ command -v autoreconf >/dev/null 2>&1 || need="$need autoconf"
 command -v automake >/dev/null 2>&1 || need="$need automake"
 command -v libtoolize >/dev/null 2>&1 || need="$need libtool"
 command -v make >/dev/null 2>&1 || need="$need make"
+command -v patch >/dev/null 2>&1 || need="$need patch"
 if [ -n "$need" ]; then
 	[ "$(id -u)" -eq 0 ] || die "missing:$need (apt-get install$need)"
 	say "installing:$need"
@@ -449,6 +462,11 @@ t0=$(date +%s)
 (cd "$WORK" && dpkg-source -x "$DSC" wolfssl) >> "$LOG" 2>&1 \
     || die "dpkg-source -x failed (checksums?): see $LOG"
 cd "$WORK/wolfssl"
+for p in "$PATCH_DIR"/*.patch; do
+	[ -f "$p" ] || continue
+	patch -p1 --forward --batch < "$p" >> "$LOG" 2>&1 \
+	    || die "$(basename "$p") does not apply to wolfssl $WOLFSSL_DEB_VERSION: see $LOG"
+done
 ./autogen.sh >> "$LOG" 2>&1 || die "autogen.sh failed: see $LOG"
 # shellcheck disable=SC2086
 CFLAGS="$CFLAGS_W" CPPFLAGS="$DEFINES" ./configure --prefix="$PREFIX" $ALL_FLAGS >> "$LOG" 2>&1 \

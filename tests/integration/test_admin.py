@@ -312,6 +312,8 @@ def test_metrics_follow_a_session(broker, make_gateway, pki):
     deltas = {
         hs_key("downstream", "ok"): 1,
         hs_key("upstream", "ok"): 1,
+        # The gateway's first session to this broker: nothing to resume.
+        K("certbridge_upstream_handshakes_total", kind="full"): 1,
         K("certbridge_device_auth_total", ca="old"): 1,
         K(P, direction="up", type="CONNECT"): 1,
         K(P, direction="up", type="PUBLISH"): n,
