@@ -317,6 +317,30 @@ tlsctx_versions(WOLFSSL_CTX *ctx, int lo, int hi)
 }
 
 /*
+ * Key exchange on both legs: X25519 first (wolfSSL's costs about 0.6 of its
+ * P-256 on Debian's build, docs/benchmarks.md), then the NIST curves every
+ * TLS stack has, then brainpool. As a client wolfSSL sends its one key
+ * share for the first group; as a server it takes the best-ranked share a
+ * device sent and asks for another (HelloRetryRequest) only when none is
+ * on this list, so a device that offers only P-256 keeps P-256 at no extra
+ * round trip. Only a context that allows TLS 1.3 takes a list; a TLS
+ * 1.2-only one keeps wolfSSL's curves, as does one whose wolfSSL lacks a
+ * group here (the list is all or nothing).
+ */
+static void
+tlsctx_key_groups(WOLFSSL_CTX *ctx)
+{
+	static int groups[] = {
+		WOLFSSL_ECC_X25519, WOLFSSL_ECC_SECP256R1, WOLFSSL_ECC_SECP384R1,
+		WOLFSSL_ECC_SECP521R1, WOLFSSL_ECC_BRAINPOOLP256R1,
+		WOLFSSL_ECC_BRAINPOOLP384R1, WOLFSSL_ECC_BRAINPOOLP512R1,
+	};
+
+	(void)wolfSSL_CTX_set_groups(ctx, groups,
+	    (int)(sizeof(groups) / sizeof(groups[0])));
+}
+
+/*
  * An operator's list is applied, then judged by the suites it enabled:
  * any suite without encryption or authentication refuses the whole list;
  * a list with no TLS 1.3 suite keeps the default ones when 1.3 is allowed
@@ -426,6 +450,7 @@ tlsctx_downstream_new(const struct cfg *cfg, struct cfg_diag *diag)
 		    cfg->path, cfg->downstream.tls_versions_line);
 		ok = false;
 	}
+	tlsctx_key_groups(ctx);
 	if (!tlsctx_ciphers(ctx, cfg, diag, cfg->downstream.ciphers,
 	    cfg->downstream.tls_min, cfg->downstream.tls_max)) {
 		ok = false;
@@ -496,6 +521,7 @@ tlsctx_upstream_new(const struct cfg *cfg, struct cfg_diag *diag)
 		    cfg->path, cfg->upstream.tls_versions_line);
 		ok = false;
 	}
+	tlsctx_key_groups(ctx);
 	wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_PEER, tlsclient_verify_cb);
 	/* Our flight in one write: a broker that refuses our certificate
 	 * closes at once, and a second write would fail before its alert
