@@ -9,6 +9,7 @@ import asyncio
 import os
 import platform
 import pwd
+import re
 import resource
 import signal
 import socket
@@ -71,28 +72,73 @@ def proc_fds(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
 
-def settle_rss(pid, quiet_s=0.6, timeout=10.0):
-    """Polls VmRSS until it stays unchanged for quiet_s (bounded)."""
+def proc_tree(pid):
+    """pid and its descendants (a program that forks workers, such as
+    HAProxy in master-worker mode, is measured as the sum of them)."""
+    children = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    s = f.read()
+            except OSError:
+                continue
+            children.setdefault(int(s[s.rindex(")") + 2:].split()[1]), []).append(int(d))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def tree_mem(pid):
+    """proc_mem summed over proc_tree(pid)."""
+    out = {}
+    for p in proc_tree(pid):
+        for k, v in proc_mem(p).items():
+            out[k] = out.get(k, 0) + v
+    return out
+
+
+def tree_cpu(pid):
+    return sum(proc_cpu(p) for p in proc_tree(pid))
+
+
+def tree_fds(pid):
+    return sum(proc_fds(p) for p in proc_tree(pid))
+
+
+def settle_rss(pid, quiet_s=0.6, timeout=10.0, mem=proc_mem):
+    """Polls VmRSS (mem(pid): proc_mem, or tree_mem for a process and its
+    children) until it stays unchanged for quiet_s (bounded)."""
     deadline = time.monotonic() + timeout
-    last = proc_mem(pid)
+    last = mem(pid)
     since = time.monotonic()
     while time.monotonic() < deadline:
         time.sleep(0.1)
-        cur = proc_mem(pid)
+        cur = mem(pid)
         if cur.get("VmRSS") != last.get("VmRSS"):
             last, since = cur, time.monotonic()
         elif time.monotonic() - since >= quiet_s:
             return cur
-    return proc_mem(pid)
+    return mem(pid)
 
 
-def wait_fds_below(pid, limit, timeout=30.0):
+def wait_fds_below(pid, limit, timeout=30.0, fds=proc_fds):
     deadline = time.monotonic() + timeout
-    n = proc_fds(pid)
+    n = fds(pid)
     while n > limit and time.monotonic() < deadline:
         time.sleep(0.1)
-        n = proc_fds(pid)
+        n = fds(pid)
     return n
+
+
+def hold_sessions(hard):
+    """Sessions certbridge can hold under a descriptor limit: two each,
+    plus its own (about 10) and room for the descriptor wolfSSL opens for
+    a moment per handshake (9,960 where the hard limit is 20,000)."""
+    return max(1, (hard - 80) // 2)
 
 
 # ---------------------------------------------------------------- machine
@@ -117,13 +163,9 @@ def machine_info(certbridge_bin):
     except (OSError, AttributeError):
         pass
     for key, pkg in (("wolfssl", "libwolfssl35"), ("mosquitto", "mosquitto"),
-                     ("libevent", "libevent-2.1-7")):
-        try:
-            p = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", pkg],
-                               capture_output=True, text=True, timeout=10)
-            info[key] = p.stdout.strip() if p.returncode == 0 else "?"
-        except (OSError, subprocess.TimeoutExpired):
-            info[key] = "?"
+                     ("libevent", "libevent-2.1-7"), ("haproxy", "haproxy")):
+        info[key] = deb_version(pkg)
+    info["wolfssl"] = wolfssl_of(certbridge_bin, info["wolfssl"])
     try:
         p = subprocess.run([certbridge_bin, "-V"], capture_output=True, text=True, timeout=10)
         info["certbridge"] = (p.stdout or p.stderr).strip().splitlines()[0]
@@ -131,6 +173,32 @@ def machine_info(certbridge_bin):
         info["certbridge"] = "?"
     info["client"] = "Python %s asyncio, %s" % (platform.python_version(), ssl.OPENSSL_VERSION)
     return info
+
+
+def deb_version(pkg):
+    """The installed version of a Debian package, or "?"."""
+    try:
+        p = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", pkg],
+                           capture_output=True, text=True, timeout=10)
+        return p.stdout.strip() if p.returncode == 0 and p.stdout.strip() else "?"
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+
+
+def wolfssl_of(binary, deb):
+    """Which wolfSSL a certbridge binary runs with: Debian's shared library
+    (the package version, deb) or a static one linked in, named by the
+    prefix tools/wolfssl-build.sh built it in (its headers' path stays in
+    the debug info)."""
+    try:
+        p = subprocess.run(["ldd", binary], capture_output=True, text=True, timeout=10)
+        if "libwolfssl" in p.stdout:
+            return "%s (Debian's shared library)" % deb
+        data = Path(binary).read_bytes()
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+    m = re.search(rb"/([0-9][\w.+~-]*)/include/wolfssl", data)
+    return "static %s (tools/wolfssl-build.sh)" % (m.group(1).decode() if m else "?")
 
 
 # ---------------------------------------------------------------- processes
@@ -400,8 +468,11 @@ class Session:
 class Client:
     """How the load generator connects to one target."""
 
-    def __init__(self, port, cafile, cert, key):
-        self.port = port
+    def __init__(self, port, cafile, cert, key, sources=0):
+        """sources: connect from 127.0.0.2 .. 127.0.0.(sources+1) in turn
+        (0: the kernel's choice, 127.0.0.1), so that many sessions do not
+        share one source address's ephemeral ports."""
+        self.port, self.sources, self.opened = port, sources, 0
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_3
         ctx.load_verify_locations(str(cafile))
@@ -414,8 +485,13 @@ class Client:
         t0 = time.perf_counter()
 
         async def run():
+            src = None
+            if self.sources:
+                src = ("127.0.0.%d" % (2 + self.opened % self.sources), 0)
+                self.opened += 1
             r, w = await asyncio.open_connection("127.0.0.1", self.port, ssl=self.ctx,
-                                                 server_hostname="localhost", limit=1 << 20)
+                                                 server_hostname="localhost", limit=1 << 20,
+                                                 local_addr=src)
             try:
                 w.write(connect_packet(client_id, keepalive))
                 ack = await r.readexactly(4)

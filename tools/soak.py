@@ -64,7 +64,7 @@ from soak_devices import Fleet  # noqa: E402
 from soak_faults import (scenario_broker_kill, scenario_flood, scenario_reloads,  # noqa: E402
                          scenario_rotation)
 from soak_lab import Lab, SoakError, log, nofile_to_hard  # noqa: E402
-from soak_slow import (hold_sessions, scenario_connect_slowloris, scenario_hold,  # noqa: E402
+from soak_slow import (scenario_connect_slowloris, scenario_hold,  # noqa: E402
                        scenario_slow_reader, scenario_tls_slowloris)
 
 # Assertions that reveal a certbridge bug found by this suite are tagged with
@@ -237,7 +237,7 @@ def main(argv=None):
         PARAMS[suite.mode][8]["hold"] = args.hold
     if 8 in PARAMS[suite.mode]:
         p8 = PARAMS[suite.mode][8]
-        p8["gateway"]["max_connections"] = args.sessions or hold_sessions(hard)
+        p8["gateway"]["max_connections"] = args.sessions or benchkit.hold_sessions(hard)
         if args.hold is not None:
             p8["timeout"] = max(p8["timeout"], args.hold + 900)
     marker = args.workdir / ".soak-workdir"

@@ -495,13 +495,6 @@ async def slow_round(run, p, stall, rnd):
 # ---------------------------------------------------------------- 8. 10,000 sessions held
 
 
-def hold_sessions(hard):
-    """Sessions certbridge can hold under a descriptor limit: two each,
-    plus its own (about 10) and room for the descriptor wolfSSL opens for
-    a moment per handshake."""
-    return max(1, (hard - 80) // 2)
-
-
 async def scenario_hold(run, p):
     """As many sessions as the descriptor limit allows (max_connections set
     just under it), opened p['concurrency'] at a time and held for
