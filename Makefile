@@ -243,10 +243,12 @@ fuzz: deps
 
 # ---------------------------------------------------------------- bench
 
-# Figures, not assertions: see docs/benchmarks.md.
+# Figures, not assertions: see docs/benchmarks.md. certbridge beside HAProxy
+# (installed by tools/bench.py when missing), 3 interleaved runs, about 5 min;
+# BENCH_ARGS=--quick for small numbers.
 bench: deps
 	@$(MAKE) --no-print-directory build
-	$(PYTHON) tools/bench.py --build $(B)
+	$(PYTHON) tools/bench.py --build $(B) $(BENCH_ARGS)
 
 # ---------------------------------------------------------------- soak
 
