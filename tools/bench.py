@@ -383,7 +383,7 @@ def main(argv=None):
     info = machine_info(bins["certbridge"])
     info["git"] = git_rev()
     if "haproxy" in bins:
-        info["haproxy_v"] = "%s (Debian %s)" % (bench_haproxy.version(bins["haproxy"]),
+        info["haproxy_v"] = "%s (Debian's %s)" % (bench_haproxy.version(bins["haproxy"]).split()[0],
                                                 info.get("haproxy"))
     runid = os.urandom(3).hex()
     tmp = None
