@@ -383,8 +383,7 @@ def main(argv=None):
     info = machine_info(bins["certbridge"])
     info["git"] = git_rev()
     if "haproxy" in bins:
-        info["haproxy_v"] = "%s (Debian's %s)" % (bench_haproxy.version(bins["haproxy"]).split()[0],
-                                                info.get("haproxy"))
+        info["haproxy_v"] = bench_haproxy.version(bins["haproxy"])
     runid = os.urandom(3).hex()
     tmp = None
     if args.workdir:

@@ -330,11 +330,12 @@ async def phase_throughput(target, args, runid, size, count, window, tag="tp", q
            "msgs_per_s": round(measured / elapsed, 1) if elapsed > 0 else None,
            "lost": st["lost"], "reordered": st["reordered"], "bad_length": st["bad_len"],
            "bad_content": st["bad_content"], "content_checked": st["checked"],
-           "cpu": cpu_delta(c0, c1), "complete": st["t_last"] is not None and (not qos or st["pubacks"] == total),
+           "cpu": cpu_delta(c0, c1),
+           "complete": st["t_last"] is not None and (not qos or st["pubacks"] == total),
            "latency_ms": {p: round(pctl(lat, p) * 1000, 3) for p in (50, 99)} if lat else {},
            "latency_max_ms": round(max(lat) * 1000, 3) if lat else None}
-    log("  %s QoS %d, %d B, %d in flight: %d msgs in %.2fs = %.1f MB/s, %.0f msg/s; latency p50 %.3f "
-        "p99 %.3f ms; lost %d, bad %d, content checked %d (incl. warm-up)"
+    log("  %s QoS %d, %d B, %d in flight: %d msgs in %.2fs = %.1f MB/s, %.0f msg/s; "
+        "latency p50 %.3f p99 %.3f ms; lost %d, bad %d, content checked %d (incl. warm-up)"
         % (target["name"], qos, size, window, measured, elapsed, res["mb_per_s"] or 0,
            res["msgs_per_s"] or 0, res["latency_ms"].get(50, 0), res["latency_ms"].get(99, 0),
            st["lost"], st["bad_len"] + st["bad_content"], st["checked"]))
