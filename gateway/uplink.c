@@ -346,20 +346,25 @@ uplink_keep(struct session *s)
 	if (c == NULL || s->up == NULL || s->up_until <= 0) {
 		return;
 	}
-	/* Not a reference (NO_SESSION_CACHE_REF in both builds): the
-	 * connection's own record, serialized at once. */
-	sess = wolfSSL_get_session(conn_ssl(s->up));
-	if (sess == NULL || !uplink_resumable(conn_ssl(s->up), sess)
-	    || (len = upsess_encode(sess, &der)) == 0) {
+	/* The connection's own record, held while it is serialized.
+	 * wolfSSL_get_session would do, but where wolfSSL is built without
+	 * NO_SESSION_CACHE_REF (the default build) it also files a client
+	 * session in wolfSSL's process-wide cache, which is never freed. */
+	sess = wolfSSL_get1_session(conn_ssl(s->up));
+	if (sess == NULL) {
 		return;
 	}
-	timeout = wolfSSL_SESSION_get_timeout(sess);
-	until = clock_wall_s() + (timeout > 0 ? timeout : 0);
-	if (until > s->up_until) {
-		until = s->up_until;
+	if (uplink_resumable(conn_ssl(s->up), sess)
+	    && (len = upsess_encode(sess, &der)) > 0) {
+		timeout = wolfSSL_SESSION_get_timeout(sess);
+		until = clock_wall_s() + (timeout > 0 ? timeout : 0);
+		if (until > s->up_until) {
+			until = s->up_until;
+		}
+		(void)upcache_put(c, s->up_key, der, len, until);
+		upsess_free_der(der, len);
 	}
-	(void)upcache_put(c, s->up_key, der, len, until);
-	upsess_free_der(der, len);
+	wolfSSL_SESSION_free(sess);
 }
 
 void
