@@ -7,9 +7,17 @@
  * records no fd event will announce; wolfSSL_read may want to write and
  * wolfSSL_write may want to read; close_notify is ZERO_RETURN and a bare
  * FIN is -397 (both are EOF here).
+ *
+ * wolfSSL reads a record in two calls (its 5-byte header, then the body),
+ * one read(2) each. conn_tls_recv reads ahead instead: one read(2) of up
+ * to CONN_READAHEAD bytes serves the header, the body and often the next
+ * records, from a buffer that exists only while it holds bytes (an idle
+ * connection holds none). Those bytes would not wake the fd either, so
+ * every "does wolfSSL hold more" check also asks conn_buffered.
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -27,6 +35,8 @@
 #define CONN_CHUNK 16384
 /* Bytes read per event before yielding to other connections. */
 #define CONN_READ_BUDGET (4 * CONN_CHUNK)
+/* One read(2) for a small record and its header, or several records. */
+#define CONN_READAHEAD 4096
 
 enum conn_state {
 	CONN_CONNECTING = 0,
@@ -56,15 +66,88 @@ struct conn {
 	bool read_wants_write; /* wolfSSL_read returned WANT_WRITE */
 	bool write_wants_read; /* wolfSSL_write returned WANT_READ */
 	size_t retry_len;      /* length of a wolfSSL_write to repeat */
+	unsigned char *ra;     /* read-ahead bytes wolfSSL has not taken */
+	size_t ra_off, ra_len;
 	bool notify;
 	size_t notify_mark;
 	bool kick;             /* report buffered input even if nothing new came */
+	bool read_kicked, write_kicked; /* event_active'd, not yet run */
 	bool finishing;        /* our side is closed; reading only to see EOF */
 
 	struct conn_failure fail;
 };
 
 static void conn_on_event(evutil_socket_t fd, short what, void *arg);
+
+/* wolfSSL's receive callback (its return codes are those of its own
+ * socket callback, so errors and EOF mean what they always did). */
+static int
+conn_tls_recv(WOLFSSL *ssl, char *buf, int sz, void *arg)
+{
+	struct conn *c = arg;
+	size_t want = (size_t)sz, n;
+	ssize_t got;
+
+	(void)ssl;
+	if (c->ra == NULL && want < CONN_READAHEAD) {
+		c->ra = malloc(CONN_READAHEAD);
+		c->ra_off = c->ra_len = 0;
+	}
+	if (c->ra != NULL && c->ra_off == c->ra_len) {
+		do {
+			got = read(c->fd, c->ra, CONN_READAHEAD);
+		} while (got < 0 && errno == EINTR);
+		if (got <= 0) {
+			int e = errno;
+
+			free(c->ra);
+			c->ra = NULL;
+			errno = e;
+			goto no_bytes;
+		}
+		c->ra_off = 0;
+		c->ra_len = (size_t)got;
+	}
+	if (c->ra != NULL) {
+		n = c->ra_len - c->ra_off < want ? c->ra_len - c->ra_off : want;
+		memcpy(buf, c->ra + c->ra_off, n);
+		c->ra_off += n;
+		if (c->ra_off == c->ra_len) {
+			free(c->ra);
+			c->ra = NULL;
+		}
+		return (int)n;
+	}
+	/* A large record body (or no memory for the buffer): straight in. */
+	do {
+		got = read(c->fd, buf, want);
+	} while (got < 0 && errno == EINTR);
+	if (got > 0) {
+		return (int)got;
+	}
+no_bytes:
+	if (got == 0) {
+		return WOLFSSL_CBIO_ERR_CONN_CLOSE;
+	}
+	if (errno == EAGAIN || errno == EWOULDBLOCK) {
+		return WOLFSSL_CBIO_ERR_WANT_READ;
+	}
+	if (errno == ECONNRESET) {
+		return WOLFSSL_CBIO_ERR_CONN_RST;
+	}
+	if (errno == EPIPE || errno == ECONNABORTED) {
+		return WOLFSSL_CBIO_ERR_CONN_CLOSE;
+	}
+	return WOLFSSL_CBIO_ERR_GENERAL;
+}
+
+/* Whether bytes are held that no fd event will announce: records wolfSSL
+ * decrypted or read, or read-ahead it has not taken yet. */
+static bool
+conn_buffered(struct conn *c)
+{
+	return c->ssl != NULL && (c->ra != NULL || wolfSSL_pending(c->ssl) > 0);
+}
 
 struct conn *
 conn_new(struct event_base *base, int fd, WOLFSSL *ssl, bool is_client,
@@ -97,6 +180,8 @@ conn_new(struct event_base *base, int fd, WOLFSSL *ssl, bool is_client,
 	if (ssl != NULL) {
 		wolfSSL_set_fd(ssl, fd);
 		wolfSSL_set_using_nonblock(ssl, 1);
+		wolfSSL_SSLSetIORecv(ssl, conn_tls_recv);
+		wolfSSL_SetIOReadCtx(ssl, c);
 	}
 	return c;
 fail:
@@ -128,6 +213,7 @@ conn_free(struct conn *c)
 		}
 		wolfSSL_free(c->ssl);
 	}
+	free(c->ra);
 	if (c->in != NULL) {
 		evbuffer_free(c->in);
 	}
@@ -137,6 +223,38 @@ conn_free(struct conn *c)
 	close(c->fd);
 	c->magic = 0;
 	free(c);
+}
+
+/*
+ * Runs the conn's read or write handler from the loop, as if its fd had
+ * fired. libevent does not register with the kernel an event that is added
+ * while it is active (event_add skips the backend for it), so conn_update
+ * must know which ones are: see conn_event_add.
+ */
+static void
+conn_activate(struct conn *c, short what)
+{
+	if (what == EV_READ) {
+		c->read_kicked = true;
+		event_active(c->ev_read, EV_READ, 0);
+	} else {
+		c->write_kicked = true;
+		event_active(c->ev_write, EV_WRITE, 0);
+	}
+}
+
+/* event_add that also watches the fd when the event is active: it is
+ * taken out of the active queue, added, and made active again. */
+static void
+conn_event_add(struct event *ev, short what, bool kicked)
+{
+	if (kicked) {
+		event_del(ev);
+	}
+	event_add(ev, NULL);
+	if (kicked) {
+		event_active(ev, what, 0);
+	}
 }
 
 /* Adds or removes the two events to match what the conn waits for now. */
@@ -167,7 +285,7 @@ conn_update(struct conn *c)
 	}
 	if (want_read != c->read_added) {
 		if (want_read) {
-			event_add(c->ev_read, NULL);
+			conn_event_add(c->ev_read, EV_READ, c->read_kicked);
 		} else {
 			event_del(c->ev_read);
 		}
@@ -175,7 +293,7 @@ conn_update(struct conn *c)
 	}
 	if (want_write != c->write_added) {
 		if (want_write) {
-			event_add(c->ev_write, NULL);
+			conn_event_add(c->ev_write, EV_WRITE, c->write_kicked);
 		} else {
 			event_del(c->ev_write);
 		}
@@ -210,6 +328,13 @@ conn_handshake(struct conn *c)
 	if (r == WOLFSSL_SUCCESS) {
 		c->state = CONN_OPEN;
 		conn_update(c);
+		/* The peer's first record may have come with its last
+		 * handshake flight, into the read-ahead. An owner that turns
+		 * reading on later gets the same look in conn_set_reading. */
+		if (c->reading && conn_buffered(c)) {
+			c->kick = true;
+			conn_activate(c, EV_READ);
+		}
 		c->cb(c, CONN_EV_HANDSHAKE_DONE, c->arg);
 		return;
 	}
@@ -349,8 +474,8 @@ conn_do_read(struct conn *c)
 		if (total >= CONN_READ_BUDGET) {
 			/* Yield; decrypted records wolfSSL still holds would
 			 * never wake the fd, so come back for them. */
-			if (c->ssl != NULL && wolfSSL_pending(c->ssl) > 0) {
-				event_active(c->ev_read, EV_READ, 0);
+			if (conn_buffered(c)) {
+				conn_activate(c, EV_READ);
 			}
 			break;
 		}
@@ -436,6 +561,12 @@ conn_on_event(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	CB_CAST(c, arg, CONN_MAGIC);
+	if (what & EV_READ) {
+		c->read_kicked = false;
+	}
+	if (what & EV_WRITE) {
+		c->write_kicked = false;
+	}
 	switch (c->state) {
 	case CONN_CONNECTING:
 		if (what & EV_WRITE) {
@@ -500,7 +631,7 @@ conn_flush(struct conn *c)
 	}
 	/* Deferred to the end of this loop pass so packets queued by
 	 * several callbacks leave together. */
-	event_active(c->ev_write, EV_WRITE, 0);
+	conn_activate(c, EV_WRITE);
 }
 
 void
@@ -516,10 +647,9 @@ conn_set_reading(struct conn *c, bool on)
 	conn_update(c);
 	/* Bytes already decrypted, or already in the input buffer from
 	 * before the pause, would not wake the fd: look at them now. */
-	if (on && ((c->ssl != NULL && wolfSSL_pending(c->ssl) > 0)
-	    || evbuffer_get_length(c->in) > 0)) {
+	if (on && (conn_buffered(c) || evbuffer_get_length(c->in) > 0)) {
 		c->kick = true;
-		event_active(c->ev_read, EV_READ, 0);
+		conn_activate(c, EV_READ);
 	}
 }
 
@@ -530,7 +660,7 @@ conn_notify_drained(struct conn *c, size_t mark)
 	c->notify_mark = mark;
 	if (evbuffer_get_length(c->out) <= mark) {
 		/* Already there: report from the loop, not re-entrantly. */
-		event_active(c->ev_write, EV_WRITE, 0);
+		conn_activate(c, EV_WRITE);
 	}
 }
 
