@@ -254,7 +254,7 @@ bench: deps
 
 # The reliability suite: faults injected while messages flow, every outcome
 # asserted (docs/reliability.md). soak: scenarios 1-7 at larger scale plus
-# 10,000 sessions held for 10 minutes (about 20 min); soak-quick: 1-7 at
+# 10,000 sessions held for 10 minutes (about 15 min); soak-quick: 1-7 at
 # small scale (about 2 min). Table in $(B)/soak/results.md, logs in
 # $(B)/soak/work/.
 soak: deps
