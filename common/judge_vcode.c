@@ -53,7 +53,7 @@ judge_vcode_canon(int code)
 	case ASN_VERSION_E:
 		/* Only a wolfSSL built without OPENSSL_COMPATIBLE_DEFAULTS
 		 * reports a v1 or v2 client certificate, and only once the
-		 * chain verified (internal.c, ProcessPeerCerts); an
+		 * chain verified (docs/architecture.md, "wolfSSL facts"); an
 		 * OpenSSL-compatible build, as OpenSSL itself, does not look.
 		 * certbridge has always admitted v1 device certificates
 		 * (legacy PKIs minted them; docs/configuration.md "How a

@@ -3,8 +3,9 @@
  * upsess.h).
  *
  * wolfSSL has no call to drop a session's chain, so the chain is cut out of
- * the serialization. wolfSSL 5.5.4 writes (src/ssl.c,
- * wolfSSL_i2d_SSL_SESSION, with SESSION_CERTS as in both builds):
+ * the serialization. wolfSSL 5.5.4's wolfSSL_i2d_SSL_SESSION writes (with
+ * SESSION_CERTS, as in both builds; docs/architecture.md, "Upstream session
+ * resumption"):
  *
  *   side 1 | bornOn 4 | timeout 4 | idLen 1 | id idLen | master secret 48 |
  *   haveEMS 1 | altIdLen 1 | altId altIdLen | chain count 1 |

@@ -224,7 +224,7 @@ CONFIGURE_FLAGS="
 #
 # Defines with no configure flag of their own (they land in options.h too):
 #   WOLFSSL_FPKI  without it, 5.5.4 refuses any certificate whose URI SAN is
-#       not "scheme://..." (asn.c, "Alt Name must be absolute URI"): a device
+#       not "scheme://..." (wolfSSL logs "Alt Name must be absolute URI"): a device
 #       certificate with URI:urn:dev:1 would not even load, and
 #       `identity = san-uri` is documented. Debian's build has it (from
 #       --enable-all); its other effect is parsing FASC-N/UUID other names.
@@ -237,7 +237,7 @@ CONFIGURE_FLAGS="
 #       without it both are refused. It cannot be had in a verify callback
 #       instead: a callback that forgives an unknown issuer above the anchor
 #       makes wolfSSL add that unverified CA to the context as a signer
-#       (internal.c, ProcessPeerCerts: only ALT_CERT_CHAINS skips AddCA),
+#       (only with ALT_CERT_CHAINS does wolfSSL not add it as a signer),
 #       trusted by every later handshake. Costs a second 9 x 2 KB chain
 #       (altChain) in every WOLFSSL_SESSION, both legs of a session.
 #       Pinned by tests/integration/test_wolfssl_parity.py.

@@ -29,7 +29,7 @@ import time
 import pytest
 
 import cbtest
-from cbtest import PahoClient, free_port, t, uid
+from cbtest import PahoClient, free_port, t, uid, wait_until
 from rawmqtt import (CLOSED_ERRORS, CONNACK_OK, DISCONNECT, connect_packet,
                      device_context, mqtt_device, publish_packet, read_packet,
                      subscribe_packet, tls_device, wait_closed)
@@ -875,3 +875,89 @@ def test_sigterm_idle_exits_at_once(broker, make_gateway):
     assert not [e for e in g.events("stopping", since=mark)
                 if "shutdown_grace over" in e.get("msg", "")], g.report()
     g.stop()
+
+
+# ---------------------------------------------------------------- records that come early
+
+
+def _bio_exchange(sock, tls, inc, out, until, timeout):
+    """Feeds what the socket brings into the TLS object until until() says
+    enough (or the peer closes, or timeout). Returns the plaintext read."""
+    got = b""
+    sock.settimeout(0.2)
+    deadline = time.monotonic() + t(timeout)
+    while not until(got) and time.monotonic() < deadline:
+        pending = out.read()
+        if pending:
+            sock.sendall(pending)
+        try:
+            data = sock.recv(65536)
+        except socket.timeout:
+            continue
+        if not data:
+            break
+        inc.write(data)
+        try:
+            while True:
+                chunk = tls.read(65536)
+                if not chunk:
+                    break
+                got += chunk
+        except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
+            pass
+    return got
+
+
+def test_first_records_in_the_handshakes_last_write(gateway, pki):
+    """A device whose TLS stack sends its last handshake flight and its
+    CONNECT in one write, then PINGREQ and DISCONNECT in one write: the
+    gateway reads records ahead of wolfSSL (docs/architecture.md, "TLS
+    without bufferevents"), so bytes that arrived with the handshake must
+    still be seen, and later ones still wake it."""
+    creds = dev_creds(pki)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(creds.cafile)
+    ctx.load_cert_chain(creds.cert, creds.key)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(inc, out, server_hostname="localhost")
+    sock = socket.create_connection(("127.0.0.1", gateway.port), timeout=t(10))
+    try:
+        deadline = time.monotonic() + t(10)
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                assert time.monotonic() < deadline, "no TLS handshake"
+                pending = out.read()
+                if pending:
+                    sock.sendall(pending)
+                data = sock.recv(65536)
+                assert data, "the gateway closed during the handshake"
+                inc.write(data)
+        # The client's Finished is still in `out`: the CONNECT joins it.
+        tls.write(connect_packet("early-%s" % uid(), keepalive=30))
+        flight = out.read()
+        sock.sendall(flight)
+        got = _bio_exchange(sock, tls, inc, out, lambda b: len(b) >= 4, 10)
+        assert got[:4] == b"\x20\x02\x00\x00", got
+        tls.write(b"\xc0\x00" + DISCONNECT)  # PINGREQ, DISCONNECT: one record
+        sock.sendall(out.read())
+        got = _bio_exchange(sock, tls, inc, out, lambda b: len(b) >= 2, 10)
+        assert got[:2] == b"\xd0\x00", got
+        # DISCONNECT ends the session: the gateway closes the connection.
+        sock.settimeout(t(10))
+        end = time.monotonic() + t(10)
+        while time.monotonic() < end:
+            try:
+                if not sock.recv(65536):
+                    break
+            except (ConnectionResetError, socket.timeout):
+                break
+        else:
+            raise AssertionError("the gateway kept the connection after DISCONNECT")
+    finally:
+        sock.close()
+    wait_until("the session closed as device-closed",
+               lambda: "reason=device-closed" in gateway.log_text())

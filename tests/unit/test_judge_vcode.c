@@ -31,7 +31,8 @@ struct pair {
 	enum reason reason;
 };
 
-/* internal.c GetX509Error's table, and the native numbers every build
+/* wolfSSL's own mapping of its codes to X509_V ones (what
+ * OPENSSL_COMPATIBLE_DEFAULTS turns on), and the native numbers every build
  * reports that have an X509_V meaning. */
 static const struct pair pairs[] = {
 	{ASN_BEFORE_DATE_E, JUDGE_V_WOLF_NOT_YET_VALID, JUDGE_VC_NOT_YET_VALID,
