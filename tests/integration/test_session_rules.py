@@ -862,7 +862,13 @@ def test_nothing_answered_for_a_stopped_broker(make_broker, make_gateway, pki):
             for version in (4, 5):
                 s = tls_device(g.port, pki.device(OTHER))
                 late.append((version, s))
+                sent = g.mark()
                 s.sendall(connect_packet_ex("stopped-%d-%s" % (version, uid()), 60, version))
+                # Both have the same identity: the second must find the
+                # first connecting, not waiting in the connect queue, or
+                # it takes the first's place there (reason=takeover, a
+                # rule of its own, tested in test_limits).
+                g.wait_event("state", since=sent, device=OTHER, to="connecting")
             got = quiet_for(d1, 1.5)
             assert got is None, "with the broker stopped, the device got %r" % (got,)
             for version, s in late:
