@@ -4,6 +4,7 @@
  */
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -61,6 +62,32 @@ tlsclient_note(struct tlsclient_seen *seen, WOLFSSL_X509 *cur)
 	}
 }
 
+/* Copies the certificates the server sent (the callback's view of them
+ * is gone once the handshake moves on). Without memory the chain is
+ * simply not kept. */
+static void
+tlsclient_keep_chain(struct tlsclient_seen *seen, WOLFSSL_X509_STORE_CTX *st)
+{
+	size_t total = 0, at = 0;
+	int n = st->totalCerts < TLSCLIENT_CHAIN_MAX ? st->totalCerts
+	    : TLSCLIENT_CHAIN_MAX;
+
+	for (int i = 0; i < n; i++) {
+		total += st->certs[i].length;
+	}
+	if (n <= 0 || total == 0
+	    || (seen->chain_der = malloc(total)) == NULL) {
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		memcpy(seen->chain_der + at, st->certs[i].buffer,
+		    st->certs[i].length);
+		seen->chain_len[i] = st->certs[i].length;
+		at += st->certs[i].length;
+	}
+	seen->chain_count = n;
+}
+
 int
 tlsclient_verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *st)
 {
@@ -80,6 +107,9 @@ tlsclient_verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *st)
 	cur = wolfSSL_X509_STORE_CTX_get_current_cert(st);
 	if (cur != NULL) {
 		tlsclient_note(seen, cur);
+	}
+	if (depth == 0 && seen->keep_chain && seen->chain_der == NULL) {
+		tlsclient_keep_chain(seen, st);
 	}
 	if (cur != NULL && depth >= 0 && depth < TLSCLIENT_CHAIN_MAX) {
 		WOLFSSL_X509 *copy = seen->keep_certs ? wolfSSL_X509_dup(cur)
@@ -110,6 +140,9 @@ tlsclient_seen_free(struct tlsclient_seen *seen)
 		wolfSSL_X509_free(seen->certs[i]);
 		seen->certs[i] = NULL;
 	}
+	free(seen->chain_der);
+	seen->chain_der = NULL;
+	seen->chain_count = 0;
 	seen->depth_max = -1;
 }
 

@@ -42,6 +42,13 @@ struct tlsclient_seen {
 	 * examined; 0 when none was: how long a session made by this
 	 * handshake may be resumed (its chain is not examined again). */
 	int64_t not_after_min;
+	/* The server's chain as it sent it (DER, leaf first, back to back),
+	 * copied when keep_chain is set after tlsclient_attach; owned,
+	 * freed by tlsclient_seen_free. */
+	bool keep_chain;
+	uint8_t *chain_der;
+	uint32_t chain_len[TLSCLIENT_CHAIN_MAX];
+	int chain_count;
 };
 
 /* Reserves the ex_data slot the callback finds its record in (once; later
@@ -54,7 +61,7 @@ bool tlsclient_attach(WOLFSSL *ssl, struct tlsclient_seen *seen,
     bool keep_certs);
 /* The verify callback for wolfSSL_CTX_set_verify (returns preverify). */
 int tlsclient_verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *st);
-/* Frees the kept copies (seen stays usable). */
+/* Frees the kept copies and chain (seen stays usable). */
 void tlsclient_seen_free(struct tlsclient_seen *seen);
 
 /* Whether s is an IPv4 address in dotted-quad form or an IPv6 address

@@ -22,6 +22,7 @@
 #include "parse.h"
 #include "session_int.h"
 #include "sightings.h"
+#include "tlsctx.h"
 
 void
 intake_handshake_over(struct session *s)
@@ -126,6 +127,9 @@ intake_admitted(struct session *s)
 	const char *kind = NULL;
 
 	if (ssl != NULL) {
+		/* Judged, from certbridge's own copy of the chain (this and
+		 * every later judgement): wolfSSL's parsed copy can go. */
+		tlsctx_release_peer_cert(ssl);
 		s->has_cert = s->verdict.decided && s->verdict.j.admitted;
 		if (wolfSSL_session_reused(ssl)) {
 			s->resumed = true;

@@ -165,6 +165,7 @@ session_free(struct session *s)
 	}
 	conn_free(s->up);
 	conn_free(s->up_spent);
+	tlsclient_seen_free(&s->up_seen);
 	metrics_connection(m, METRICS_DOWNSTREAM, -1);
 	if (s->connect_pkt != NULL) {
 		evbuffer_free(s->connect_pkt);

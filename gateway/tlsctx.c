@@ -546,3 +546,13 @@ tlsctx_upstream_new(const struct cfg *cfg, struct cfg_diag *diag)
 	}
 	return ctx;
 }
+
+void
+tlsctx_release_peer_cert(WOLFSSL *ssl)
+{
+#ifdef WOLFSSL_HAVE_FREE_PEER_CERT
+	wolfSSL_FreePeerCert(ssl);
+#else
+	(void)ssl;
+#endif
+}

@@ -31,6 +31,12 @@ WOLFSSL_CTX *tlsctx_downstream_new(const struct cfg *cfg,
     struct cfg_diag *diag);
 WOLFSSL_CTX *tlsctx_upstream_new(const struct cfg *cfg, struct cfg_diag *diag);
 
+/* Lets wolfSSL free the peer certificate it keeps parsed for the life of
+ * ssl (about 4 KB) once the handshake is over and the certificate judged
+ * or checked: only the project's own wolfSSL build can (docs/wolfssl.md,
+ * "The patches"); with Debian's it stays until the connection ends. */
+void tlsctx_release_peer_cert(WOLFSSL *ssl);
+
 /* The process-wide setup of wolfSSL (once, before any context). */
 bool tlsctx_global_init(void);
 void tlsctx_global_cleanup(void);

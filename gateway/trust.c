@@ -17,6 +17,7 @@
 #include "certtime.h"
 #include "clock.h"
 #include "parse.h"
+#include "tickets.h"
 #include "tlsctx.h"
 #include "trust.h"
 #include "util.h"
@@ -40,6 +41,7 @@ struct trust {
 	struct judge_ca *rule_cas;
 	struct judge_rules rules;
 	size_t count;
+	struct tickets *tickets;        /* NULL without session_tickets */
 };
 
 static int verdict_index = -1;
@@ -61,11 +63,33 @@ trust_indexes(void)
 
 /* ------------------------------------------------------------ chains */
 
+/* The block's reference count sits just before c->der, in a slot that
+ * keeps the DER as aligned as malloc's own blocks. */
+#define TRUST_CHAIN_HEAD 16
+
+static unsigned *
+trust_chain_refs(const struct trust_chain *c)
+{
+	return (unsigned *)(void *)(c->der - TRUST_CHAIN_HEAD);
+}
+
 static void
 trust_chain_free(struct trust_chain *c)
 {
-	CB_FREE(c->der);
-	c->count = 0;
+	if (c->der != NULL && --*trust_chain_refs(c) == 0) {
+		free(c->der - TRUST_CHAIN_HEAD);
+	}
+	memset(c, 0, sizeof(*c));
+}
+
+/* dst (empty) holds src's block too. */
+static void
+trust_chain_share(struct trust_chain *dst, const struct trust_chain *src)
+{
+	*dst = *src;
+	if (dst->der != NULL) {
+		++*trust_chain_refs(dst);
+	}
 }
 
 /* Keeps a copy of the presented chain (DER, leaf first) and the links
@@ -75,6 +99,7 @@ trust_chain_set(struct trust_chain *c, const uint8_t *const *der,
     const uint32_t *len, size_t n, const struct judge_links *links)
 {
 	size_t total = 0, at = 0, nlinks = links != NULL ? links->count : 0;
+	uint8_t *block;
 
 	trust_chain_free(c);
 	if (n > JUDGE_MAX_CHAIN) {
@@ -83,9 +108,15 @@ trust_chain_set(struct trust_chain *c, const uint8_t *const *der,
 	for (size_t i = 0; i < n; i++) {
 		total += len[i];
 	}
-	if (total == 0 || (c->der = malloc(total + nlinks * 64)) == NULL) {
+	if (total == 0) {
 		return false;
 	}
+	block = malloc(TRUST_CHAIN_HEAD + total + nlinks * 64);
+	if (block == NULL) {
+		return false;
+	}
+	*(unsigned *)(void *)block = 1;
+	c->der = block + TRUST_CHAIN_HEAD;
 	for (size_t i = 0; i < n; i++) {
 		memcpy(c->der + at, der[i], len[i]);
 		c->len[i] = len[i];
@@ -255,6 +286,81 @@ trust_verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *st)
 		return 0;
 	}
 	return trust_judge_leaf(t, v, st, err);
+}
+
+/* ------------------------------------------------------------ tickets */
+
+static void
+trust_ticket_release(void *value)
+{
+	struct trust_chain *c = value;
+
+	trust_chain_free(c);
+	free(c);
+}
+
+/*
+ * wolfSSL's ticket callback (wolfSSL_CTX_set_TicketEncCb). Sealing keeps
+ * the chain of the handshake that earned the ticket (the one it resumed,
+ * for a ticket issued on a resumption); opening finds it again, or
+ * declines the ticket so that the device makes a full handshake.
+ */
+static int
+trust_ticket_cb(WOLFSSL *ssl, unsigned char name[WOLFSSL_TICKET_NAME_SZ],
+    unsigned char iv[WOLFSSL_TICKET_IV_SZ],
+    unsigned char mac[WOLFSSL_TICKET_MAC_SZ], int enc,
+    unsigned char *ticket, int in_len, int *out_len, void *arg)
+{
+	struct trust *t = arg;
+	struct trust_verdict *v = wolfSSL_get_ex_data(ssl, verdict_index);
+	int64_t now = clock_mono_ms() / 1000;
+	const struct trust_chain *c;
+	struct trust_chain *keep;
+
+	if (t == NULL || t->tickets == NULL || v == NULL || in_len <= 0) {
+		return WOLFSSL_TICKET_RET_REJECT;
+	}
+	*out_len = in_len;
+	if (enc) {
+		keep = calloc(1, sizeof(*keep));
+		if (keep == NULL) {
+			return WOLFSSL_TICKET_RET_FATAL;
+		}
+		trust_chain_share(keep, wolfSSL_session_reused(ssl)
+		    ? &v->resumed : &v->chain);
+		return tickets_seal(t->tickets, keep, now, name, iv, mac,
+		    ticket, (size_t)in_len) ? WOLFSSL_TICKET_RET_OK
+		    : WOLFSSL_TICKET_RET_FATAL;
+	}
+	c = tickets_open(t->tickets, now, name, iv, mac, ticket,
+	    (size_t)in_len);
+	if (c == NULL) {
+		return WOLFSSL_TICKET_RET_REJECT;
+	}
+	trust_chain_free(&v->resumed);
+	trust_chain_share(&v->resumed, c);
+	return WOLFSSL_TICKET_RET_OK;
+}
+
+/* Tickets for [downstream] session_tickets: the newest two per allowed
+ * connection are remembered, so each device may resume with its latest
+ * one even while all of them reconnect at once. */
+static bool
+trust_tickets_setup(struct trust *t, const struct cfg *cfg, WOLFSSL_CTX *ctx)
+{
+	size_t capacity = 2 * (size_t)cfg->gateway.max_connections;
+
+	if (!cfg->downstream.session_tickets) {
+		return true;
+	}
+	t->tickets = tickets_new(capacity < 64 ? 64 : capacity,
+	    TICKETS_LIFETIME_S, trust_ticket_release);
+	return t->tickets != NULL
+	    && wolfSSL_CTX_set_TicketEncCb(ctx, trust_ticket_cb)
+	    == WOLFSSL_SUCCESS
+	    && wolfSSL_CTX_set_TicketEncCtx(ctx, t) == WOLFSSL_SUCCESS
+	    && wolfSSL_CTX_set_TicketHint(ctx, TICKETS_LIFETIME_S)
+	    == WOLFSSL_SUCCESS;
 }
 
 /* ------------------------------------------------------------ loading */
@@ -457,6 +563,12 @@ trust_new(const struct cfg *cfg, WOLFSSL_CTX *ctx, struct cfg_diag *diag)
 	}
 	t->rules.cas = t->rule_cas;
 	t->rules.count = t->count;
+	if (!trust_tickets_setup(t, cfg, ctx)) {
+		cfg_diag_add(diag, true, "%s: out of memory (or no random "
+		    "bytes) for the TLS 1.3 session tickets", cfg->path);
+		trust_free(t);
+		return NULL;
+	}
 	wolfSSL_CTX_set_ex_data(ctx, trust_index, t);
 	switch (cfg->downstream.client_auth) {
 	case CFG_AUTH_REQUIRED:
@@ -491,6 +603,7 @@ trust_free(struct trust *t)
 			wolfSSL_CertManagerFree(tca->crl_cm);
 		}
 	}
+	tickets_free(t->tickets);
 	free(t->cas);
 	free(t->rule_cas);
 	free(t);
@@ -499,47 +612,28 @@ trust_free(struct trust *t)
 /* ------------------------------------------------------------ sessions */
 
 /*
- * A TLS 1.3 resumption runs no verify callback: wolfSSL restores the peer
- * chain from the ticket. Tickets are sealed with keys of this generation's
- * CTX, so the chain was judged under these rules once; time (expiry,
- * retire_after, grace windows, a CRL's nextUpdate) may have moved since.
- * It is judged again, whole, on the restored chain.
+ * A TLS 1.3 resumption runs no verify callback. The ticket callback below
+ * found the chain the ticket was issued for (tickets.h); it was judged
+ * under this generation's rules then, and is judged again, whole, now:
+ * time (expiry, retire_after, grace windows, a CRL's nextUpdate) may have
+ * moved. The links checked then are not checked again, as at a reload.
  */
 void
 trust_judge_resumed(WOLFSSL *ssl, struct trust_verdict *v)
 {
 	const struct trust *t;
-	WOLFSSL_X509_CHAIN *chain;
-	WOLFSSL_X509 *xs[JUDGE_MAX_CHAIN];
-	const uint8_t *der[JUDGE_MAX_CHAIN];
-	uint32_t len[JUDGE_MAX_CHAIN];
-	int count = 0;
-	size_t n = 0;
+	struct judge_verdict j;
 
 	t = wolfSSL_CTX_get_ex_data(wolfSSL_get_SSL_CTX(ssl), trust_index);
-	chain = wolfSSL_get_peer_chain(ssl);
-	if (t != NULL && chain != NULL) {
-		count = wolfSSL_get_chain_count(chain);
-	}
-	for (int i = 0; i < count && n < JUDGE_MAX_CHAIN; i++) {
-		WOLFSSL_X509 *x = wolfSSL_get_chain_X509(chain, i);
-		unsigned char *d = wolfSSL_get_chain_cert(chain, i);
-		int l = wolfSSL_get_chain_length(chain, i);
-
-		if (x == NULL || d == NULL || l <= 0) {
-			if (x != NULL) {
-				wolfSSL_X509_free(x);
-			}
-			break;
-		}
-		der[n] = d;
-		len[n] = (uint32_t)l;
-		xs[n++] = x;
-	}
-	if (n == 0) {
+	if (t == NULL || v->resumed.count == 0) {
 		return; /* undecided: the session had no certificate */
 	}
-	trust_judge_chain(t, v, xs, der, len, n, JUDGE_UNVERIFIED);
+	trust_rejudge(t, &v->resumed, clock_wall_s(), &j);
+	trust_decide(v, &j);
+	if (j.admitted) {
+		trust_chain_free(&v->chain);
+		trust_chain_share(&v->chain, &v->resumed);
+	}
 }
 
 void
@@ -563,6 +657,7 @@ void
 trust_verdict_free(struct trust_verdict *v)
 {
 	trust_chain_free(&v->chain);
+	trust_chain_free(&v->resumed);
 }
 
 void

@@ -17,6 +17,7 @@
 #define CB_TRUST_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <wolfssl/options.h>
@@ -28,7 +29,9 @@
 
 /* A device's presented chain, leaf first, back to back in one block,
  * followed by the signature links its judgement checked (judge_links),
- * so judging it again costs no signature check while its CA stays. */
+ * so judging it again costs no signature check while its CA stays. The
+ * block is shared, counted, between a session's verdict and the tickets
+ * issued to it (tickets.h). */
 struct trust_chain {
 	uint8_t *der;
 	uint32_t len[JUDGE_MAX_CHAIN];
@@ -44,13 +47,18 @@ struct trust_verdict {
 	 * certificate). */
 	struct judge_identity id;
 	struct trust_chain chain;
+	/* The chain the ticket a device offered was issued for (empty: none
+	 * offered, or a device without a certificate); judged by
+	 * trust_judge_resumed when the handshake did resume. */
+	struct trust_chain resumed;
 };
 
 struct trust;
 
 /* Loads every [ca.NAME] file and CRL of cfg, adds the CAs to ctx as trust
  * anchors and installs the verify callback in the mode [downstream]
- * client_auth asks for. Problems are reported to diag in the FILE:LINE
+ * client_auth asks for, and with [downstream] session_tickets the ticket
+ * callback that remembers what each TLS 1.3 ticket resumes. Problems are reported to diag in the FILE:LINE
  * format; returns NULL when any CA file or CRL is unusable. */
 struct trust *trust_new(const struct cfg *cfg, WOLFSSL_CTX *ctx,
     struct cfg_diag *diag);
@@ -62,8 +70,8 @@ void trust_attach(WOLFSSL *ssl, struct trust_verdict *v);
 void trust_verdict_free(struct trust_verdict *v);
 
 /* Judges the device of a resumed TLS 1.3 session, which ran no verify
- * callback, from the chain its ticket restored. Leaves v undecided when
- * the session carries no certificate (client_auth = optional). */
+ * callback, from the chain its ticket was issued for. Leaves v undecided
+ * when the session carries no certificate (client_auth = optional). */
 void trust_judge_resumed(WOLFSSL *ssl, struct trust_verdict *v);
 
 /* Records the refusal of a device that presented no certificate. */

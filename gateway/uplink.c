@@ -25,6 +25,7 @@
 #include "parse.h"
 #include "session_int.h"
 #include "tlsclient.h"
+#include "tlsctx.h"
 #include "upcache.h"
 #include "upsess.h"
 #include "watch.h"
@@ -414,7 +415,9 @@ uplink_fd(void *arg, int fd, const char *why)
 		    : "out of memory");
 		return;
 	}
+	tlsclient_seen_free(&s->up_seen); /* an earlier attempt's */
 	tlsclient_attach(ssl, &s->up_seen, false);
+	s->up_seen.keep_chain = true; /* for the watch, at success */
 	if (!uplink_use_identity(s, ssl)) {
 		wolfSSL_free(ssl);
 		close(fd);
@@ -478,6 +481,8 @@ uplink_ready(struct session *s)
 	if (!resumed && !uplink_ip_ok(s, ssl)) {
 		return;
 	}
+	/* Nothing reads the broker's certificate after that check. */
+	tlsctx_release_peer_cert(ssl);
 	if (!resumed) {
 		/* A full handshake: its verified chain dates the session it
 		 * makes (an offered one the broker declined is replaced). */
@@ -500,7 +505,10 @@ uplink_ready(struct session *s)
 		char broker[300];
 
 		snprintf(broker, sizeof(broker), "%s:%s", a->host, a->port);
-		watch_upstream_chain(s->rt->watch, ssl, broker);
+		watch_upstream_chain(s->rt->watch, s->up_seen.chain_der,
+		    s->up_seen.chain_len, (size_t)s->up_seen.chain_count,
+		    broker);
+		tlsclient_seen_free(&s->up_seen);
 	}
 	relay_count(&s->to_broker, MQTT_CONNECT,
 	    evbuffer_get_length(s->connect_pkt));

@@ -4,8 +4,8 @@
  *
  * wolfSSL has no call to drop a session's chain, so the chain is cut out of
  * the serialization. wolfSSL 5.5.4's wolfSSL_i2d_SSL_SESSION writes (with
- * SESSION_CERTS, as in both builds; docs/architecture.md, "Upstream session
- * resumption"):
+ * SESSION_CERTS, as Debian's build has it; docs/architecture.md, "Upstream
+ * session resumption"):
  *
  *   side 1 | bornOn 4 | timeout 4 | idLen 1 | id idLen | master secret 48 |
  *   haveEMS 1 | altIdLen 1 | altId altIdLen | chain count 1 |
@@ -22,6 +22,7 @@
 
 #include "upsess.h"
 
+#ifdef SESSION_CERTS
 #define UPSESS_SECRET_LEN 48  /* wolfSSL's SECRET_LEN */
 
 /* Where the chain count is in der, or 0 when der is too short. */
@@ -40,12 +41,19 @@ upsess_chain_at(const unsigned char *der, size_t len)
 	at += 1 + der[at];
 	return at < len ? at : 0;
 }
+#endif
 
 /* Cuts the chain out of der in place; the new length, 0 when der does not
- * have the layout above. */
+ * have the layout above. A wolfSSL built without SESSION_CERTS (the
+ * project's own build, docs/wolfssl.md) keeps no chain in a session and
+ * writes no chain count: there is nothing to cut. */
 static size_t
 upsess_cut_chain(unsigned char *der, size_t len)
 {
+#ifndef SESSION_CERTS
+	(void)der;
+	return len;
+#else
 	size_t at = upsess_chain_at(der, len), end;
 	unsigned count;
 
@@ -66,6 +74,7 @@ upsess_cut_chain(unsigned char *der, size_t len)
 	der[at] = 0;
 	memmove(der + at + 1, der + end, len - end);
 	return len - (end - at - 1);
+#endif
 }
 
 /* Whether cut is sess without its chain: decoded and encoded again it

@@ -138,19 +138,18 @@ watch_set_inventory(struct watch *w, const struct certinv *inv)
 }
 
 static bool
-watch_same_chain(const struct watch *w, WOLFSSL_X509_CHAIN *chain, int n)
+watch_same_chain(const struct watch *w, const uint8_t *der,
+    const uint32_t *len, size_t n)
 {
-	if ((size_t)n != w->count) {
+	if (n != w->count) {
 		return false;
 	}
-	for (int i = 0; i < n; i++) {
-		int len = wolfSSL_get_chain_length(chain, i);
-		unsigned char *der = wolfSSL_get_chain_cert(chain, i);
-
-		if (der == NULL || len != w->der[i].len
-		    || memcmp(der, w->der[i].data, (size_t)len) != 0) {
+	for (size_t i = 0; i < n; i++) {
+		if ((int)len[i] != w->der[i].len
+		    || memcmp(der, w->der[i].data, len[i]) != 0) {
 			return false;
 		}
+		der += len[i];
 	}
 	return true;
 }
@@ -188,38 +187,35 @@ watch_log_chain(const struct watch *w, const char *event, enum log_level lvl,
 }
 
 void
-watch_upstream_chain(struct watch *w, WOLFSSL *ssl, const char *broker)
+watch_upstream_chain(struct watch *w, const uint8_t *der,
+    const uint32_t *len, size_t n, const char *broker)
 {
-	WOLFSSL_X509_CHAIN *chain = wolfSSL_get_peer_chain(ssl);
-	int n = chain != NULL ? wolfSSL_get_chain_count(chain) : 0;
 	bool first = w->count == 0;
 
-	if (n <= 0) {
+	if (n == 0 || der == NULL) {
 		return;
 	}
 	if (n > WATCH_MAX_CHAIN) {
 		n = WATCH_MAX_CHAIN;
 	}
-	if (watch_same_chain(w, chain, n)) {
+	if (watch_same_chain(w, der, len, n)) {
 		return;
 	}
 	watch_forget_chain(w);
 	snprintf(w->broker, sizeof(w->broker), "%s", broker);
-	for (int i = 0; i < n; i++) {
-		int len = wolfSSL_get_chain_length(chain, i);
-		unsigned char *der = wolfSSL_get_chain_cert(chain, i);
-		WOLFSSL_X509 *x = wolfSSL_get_chain_X509(chain, i);
+	for (size_t i = 0; i < n; der += len[i], i++) {
+		WOLFSSL_X509 *x = wolfSSL_X509_d2i(NULL, der, (int)len[i]);
 		struct watch_cert *c = &w->certs[w->count];
 
-		if (der == NULL || len <= 0 || x == NULL
-		    || (w->der[w->count].data = malloc((size_t)len)) == NULL) {
+		if (x == NULL || (w->der[w->count].data = malloc(len[i]))
+		    == NULL) {
 			if (x != NULL) {
 				wolfSSL_X509_free(x);
 			}
 			break;
 		}
-		memcpy(w->der[w->count].data, der, (size_t)len);
-		w->der[w->count].len = len;
+		memcpy(w->der[w->count].data, der, len[i]);
+		w->der[w->count].len = (int)len[i];
 		x509_subject(x, c->subject);
 		x509_issuer(x, c->issuer);
 		if (!x509_not_before(x, &c->not_before)) {

@@ -41,9 +41,11 @@ void watch_free(struct watch *w);
  * it alive until the next call). Checked at once, then daily. */
 void watch_set_inventory(struct watch *w, const struct certinv *inv);
 
-/* Records the broker's chain after an upstream handshake on ssl. Cheap
- * when the chain is the one seen last (a byte comparison). */
-void watch_upstream_chain(struct watch *w, WOLFSSL *ssl, const char *broker);
+/* Records the broker's chain after an upstream handshake: n certificates
+ * as it sent them, back to back in der (leaf first, len[i] bytes each).
+ * Cheap when the chain is the one seen last (a byte comparison). */
+void watch_upstream_chain(struct watch *w, const uint8_t *der,
+    const uint32_t *len, size_t n, const char *broker);
 
 /* The broker's chain as last seen, leaf first; 0 before the first
  * upstream handshake. */

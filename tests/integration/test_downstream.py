@@ -504,6 +504,66 @@ def test_session_tickets_off(broker, make_gateway, pki, tmp_path):
     assert not g.events("device-admitted", since=mark, resumed="yes")
 
 
+def _ticket_session(port, creds, ctx, session=None):
+    """A full MQTT session over TLS 1.3 (offering session when given);
+    returns (the ticket it ended with, whether the handshake resumed)."""
+    ss = tls_device(port, creds, ctx=ctx, session=session)
+    try:
+        assert ss.version() == "TLSv1.3", ss.version()
+        reused = ss.session_reused
+        ss.sendall(connect_packet("tk-%s" % uid()))
+        assert read_packet(ss, timeout=10.0) == (0x20, b"\x00\x00")
+        sess = ss.session
+        ss.sendall(DISCONNECT)
+        wait_closed(ss)
+    finally:
+        ss.close()
+    assert sess is not None and sess.has_ticket, "no TLS 1.3 ticket from the gateway"
+    return sess, reused
+
+
+def test_ticket_resumes_after_many_newer_tickets(gateway, pki):
+    """A ticket resumes whatever was issued since: the gateway remembers
+    the chain of each ticket itself (docs/architecture.md, "Dual trust").
+    wolfSSL's own tickets looked the chain up in a process-wide cache of a
+    few dozen sessions; past that, the resumed device had no certificate
+    and was refused (no-client-cert) although its ticket was good."""
+    creds = dev_creds(pki)
+    ctx = device_context(creds)
+    first, _ = _ticket_session(gateway.port, creds, ctx)
+    for _ in range(70):
+        _ticket_session(gateway.port, creds, ctx)
+    mark = gateway.mark()
+    _, reused = _ticket_session(gateway.port, creds, ctx, session=first)
+    assert reused, "the first ticket no longer resumes"
+    ev = gateway.wait_event("device-admitted", since=mark)
+    assert ev.get("resumed") == "yes" and ev.get("device") == DEVICE, ev["_line"]
+    assert not gateway.events("handshake-failed", since=mark), gateway.report()
+
+
+def test_ticket_beyond_the_newest_makes_a_full_handshake(broker, make_gateway, pki):
+    """The gateway remembers the newest 2 x max_connections tickets (at
+    least 64). An older one is declined inside the handshake, which goes on
+    as a full one: the device is admitted on the certificate it sends, not
+    refused for the ticket it offered."""
+    g = make_gateway(broker.port, {"gateway": {"max_connections": "8"}})
+    creds = dev_creds(pki)
+    ctx = device_context(creds)
+    first, _ = _ticket_session(g.port, creds, ctx)
+    for _ in range(70):
+        _ticket_session(g.port, creds, ctx)
+    mark = g.mark()
+    _, reused = _ticket_session(g.port, creds, ctx, session=first)
+    assert not reused, "a ticket older than the newest 64 resumed"
+    ev = g.wait_event("device-admitted", since=mark)
+    assert ev.get("resumed") is None and ev.get("device") == DEVICE, ev["_line"]
+    assert not g.events("handshake-failed", since=mark), g.report()
+    # A recent one still resumes.
+    recent, _ = _ticket_session(g.port, creds, ctx)
+    _, reused = _ticket_session(g.port, creds, ctx, session=recent)
+    assert reused
+
+
 def test_tls12_never_resumes(gateway, pki, tmp_path):
     """TLS 1.2 resumption would skip re-verification: no session ID, no
     ticket, and an offered session is not resumed."""
