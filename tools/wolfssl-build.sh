@@ -43,7 +43,7 @@ set -eu
 WOLFSSL_DEB_VERSION=5.5.4-2+deb12u3
 WOLFSSL_DSC_SHA256=41cc3bce69a14214cc16f03f87e1292d8a2f95c03bbf94f49ca36b010989a81a
 # Bump when the build steps change in a way the flags do not show.
-RECIPE=2
+RECIPE=3
 
 die() { echo "wolfssl-build: $*" >&2; exit 1; }
 say() { echo "wolfssl-build: $*" >&2; }
@@ -80,7 +80,7 @@ CONFIGURE_FLAGS="
 --enable-opensslall
 --disable-ocsp
 --enable-context-extra-user-data
---enable-sessioncerts
+--disable-sessioncerts
 --enable-crl
 --enable-ip-alt-name
 --enable-tls13
@@ -147,10 +147,12 @@ CONFIGURE_FLAGS="
 #       wolfSSL_[CTX_]set/get_ex_data, X509_STORE_CTX_get_ex_data (the
 #       verdict, the trust and the diag peer hang off the WOLFSSL).
 #       opensslextra alone does not define it in 5.5.4.
-#   --enable-sessioncerts  SESSION_CERTS: wolfSSL_get_peer_chain (judging a
-#       resumed TLS 1.3 session, watching the broker's chain) and
-#       X509_STORE_CTX certs/totalCerts (the device's whole chain, read in
-#       trust.c). Costs a static 9 x 2 KB chain in every WOLFSSL_SESSION.
+#   --disable-sessioncerts  no SESSION_CERTS: a WOLFSSL_SESSION (one in
+#       every connection) would hold a static copy of the peer's chain, 9 x
+#       2 KB. certbridge reads the chains it needs in its verify callbacks
+#       from X509_STORE_CTX certs/totalCerts, which wolfSSL fills either way
+#       (trust.c for devices, tlsclient.c for the broker), and remembers
+#       what a device's TLS 1.3 ticket resumes itself (gateway/tickets.c).
 #   --enable-crl  wolfSSL_CertManager{New,LoadCABuffer,EnableCRL,
 #       LoadCRLBuffer,CheckCRL,Free}, wolfSSL_d2i_X509_CRL.
 #   --enable-ip-alt-name  WOLFSSL_IP_ALT_NAME: IP-address SANs are decoded
@@ -216,12 +218,6 @@ CONFIGURE_FLAGS="
 # every WOLFSSL; the default 5-byte static buffers grow only while a record
 # is in flight and are shrunk back after).
 #
-# Measured option, not on by default: WOLFSSL_CFLAGS="-O2 -g
-# -fstack-protector-strong -DMAX_CHAIN_DEPTH=4" shrinks the two static peer
-# chains in every WOLFSSL_SESSION from 9 to 4 certificates (41 KB less per
-# device) but refuses any peer that sends more than 4 certificates
-# (certbridge's judge looks at up to 8). A product decision: docs/wolfssl.md.
-#
 # Defines with no configure flag of their own (they land in options.h too):
 #   WOLFSSL_FPKI  without it, 5.5.4 refuses any certificate whose URI SAN is
 #       not "scheme://..." (wolfSSL logs "Alt Name must be absolute URI"): a device
@@ -238,9 +234,9 @@ CONFIGURE_FLAGS="
 #       instead: a callback that forgives an unknown issuer above the anchor
 #       makes wolfSSL add that unverified CA to the context as a signer
 #       (only with ALT_CERT_CHAINS does wolfSSL not add it as a signer),
-#       trusted by every later handshake. Costs a second 9 x 2 KB chain
-#       (altChain) in every WOLFSSL_SESSION, both legs of a session.
-#       Pinned by tests/integration/test_wolfssl_parity.py.
+#       trusted by every later handshake. (With SESSION_CERTS it would also
+#       keep a second 9 x 2 KB chain in every WOLFSSL_SESSION.) Pinned by
+#       tests/integration/test_wolfssl_parity.py.
 #   Not defined, on purpose (Debian's build has both):
 #   OPENSSL_COMPATIBLE_DEFAULTS  certbridge does not depend on it: without
 #       it the verify callback's X509_STORE_CTX_get_error() is wolfSSL's own
@@ -277,7 +273,7 @@ CONFIGURE_FLAGS="
 DEFINES="-D_FORTIFY_SOURCE=2 -DWOLFSSL_FPKI -DWOLFSSL_ALT_CERT_CHAINS -DWOLFSSL_GETRANDOM"
 
 # certbridge's patches to Debian's source, applied in name order after
-# dpkg-source -x; each says why at its top (docs/wolfssl.md, "The one patch").
+# dpkg-source -x; each says why at its top (docs/wolfssl.md, "The patches").
 PATCH_DIR=$(cd "$(dirname "$0")" && pwd)/wolfssl-patches
 PATCHES_SHA256=$(cat "$PATCH_DIR"/*.patch 2>/dev/null | sha256sum | cut -c1-64)
 
