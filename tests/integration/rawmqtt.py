@@ -131,6 +131,26 @@ def mqtt_device(port, creds, client_id=None, keepalive=60):
         raise
 
 
+def mqtt_ticket_session(port, creds, ctx, session=None, client_id=None):
+    """A whole MQTT session over TLS 1.3 (offering session when given), up
+    to a clean DISCONNECT; returns (the TLS 1.3 ticket it ended with,
+    whether the handshake resumed). The gateway's ticket has arrived by the
+    CONNACK (it is sent right after the handshake)."""
+    ss = tls_device(port, creds, ctx=ctx, session=session)
+    try:
+        assert ss.version() == "TLSv1.3", ss.version()
+        reused = ss.session_reused
+        ss.sendall(connect_packet(client_id or "tk-%s" % uid()))
+        assert read_packet(ss, timeout=10.0) == (0x20, b"\x00\x00")
+        sess = ss.session
+        ss.sendall(DISCONNECT)
+        wait_closed(ss)
+    finally:
+        ss.close()
+    assert sess is not None and sess.has_ticket, "no TLS 1.3 ticket from the gateway"
+    return sess, reused
+
+
 # ---------------------------------------------------------------- CONNECT with every field
 # (added for test_identity.py / test_storm.py)
 

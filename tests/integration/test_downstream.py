@@ -31,8 +31,8 @@ import pytest
 import cbtest
 from cbtest import PahoClient, free_port, t, uid, wait_until
 from rawmqtt import (CLOSED_ERRORS, CONNACK_OK, DISCONNECT, connect_packet,
-                     device_context, mqtt_device, publish_packet, read_packet,
-                     subscribe_packet, tls_device, wait_closed)
+                     device_context, mqtt_device, mqtt_ticket_session, publish_packet,
+                     read_packet, subscribe_packet, tls_device, wait_closed)
 
 # ---------------------------------------------------------------- helpers
 
@@ -504,22 +504,12 @@ def test_session_tickets_off(broker, make_gateway, pki, tmp_path):
     assert not g.events("device-admitted", since=mark, resumed="yes")
 
 
-def _ticket_session(port, creds, ctx, session=None):
-    """A full MQTT session over TLS 1.3 (offering session when given);
-    returns (the ticket it ended with, whether the handshake resumed)."""
-    ss = tls_device(port, creds, ctx=ctx, session=session)
-    try:
-        assert ss.version() == "TLSv1.3", ss.version()
-        reused = ss.session_reused
-        ss.sendall(connect_packet("tk-%s" % uid()))
-        assert read_packet(ss, timeout=10.0) == (0x20, b"\x00\x00")
-        sess = ss.session
-        ss.sendall(DISCONNECT)
-        wait_closed(ss)
-    finally:
-        ss.close()
-    assert sess is not None and sess.has_ticket, "no TLS 1.3 ticket from the gateway"
-    return sess, reused
+def _first_of_many_tickets(port, creds, ctx, newer=70):
+    """The first of newer + 1 tickets, each from a whole MQTT session."""
+    first, _ = mqtt_ticket_session(port, creds, ctx)
+    for _ in range(newer):
+        mqtt_ticket_session(port, creds, ctx)
+    return first
 
 
 def test_ticket_resumes_after_many_newer_tickets(gateway, pki):
@@ -530,14 +520,19 @@ def test_ticket_resumes_after_many_newer_tickets(gateway, pki):
     and was refused (no-client-cert) although its ticket was good."""
     creds = dev_creds(pki)
     ctx = device_context(creds)
-    first, _ = _ticket_session(gateway.port, creds, ctx)
-    for _ in range(70):
-        _ticket_session(gateway.port, creds, ctx)
+    first = _first_of_many_tickets(gateway.port, creds, ctx)
     mark = gateway.mark()
-    _, reused = _ticket_session(gateway.port, creds, ctx, session=first)
+    again, reused = mqtt_ticket_session(gateway.port, creds, ctx, session=first)
     assert reused, "the first ticket no longer resumes"
     ev = gateway.wait_event("device-admitted", since=mark)
     assert ev.get("resumed") == "yes" and ev.get("device") == DEVICE, ev["_line"]
+    # The ticket issued on that resumption names the same chain.
+    mark = gateway.mark()
+    _, reused = mqtt_ticket_session(gateway.port, creds, ctx, session=again)
+    assert reused, "a ticket issued on a resumption does not resume"
+    ev = gateway.wait_event("device-admitted", since=mark)
+    assert ev.get("resumed") == "yes" and ev.get("device") == DEVICE, ev["_line"]
+    assert ev.get("ca") == "old", ev["_line"]
     assert not gateway.events("handshake-failed", since=mark), gateway.report()
 
 
@@ -549,18 +544,16 @@ def test_ticket_beyond_the_newest_makes_a_full_handshake(broker, make_gateway, p
     g = make_gateway(broker.port, {"gateway": {"max_connections": "8"}})
     creds = dev_creds(pki)
     ctx = device_context(creds)
-    first, _ = _ticket_session(g.port, creds, ctx)
-    for _ in range(70):
-        _ticket_session(g.port, creds, ctx)
+    first = _first_of_many_tickets(g.port, creds, ctx)
     mark = g.mark()
-    _, reused = _ticket_session(g.port, creds, ctx, session=first)
+    _, reused = mqtt_ticket_session(g.port, creds, ctx, session=first)
     assert not reused, "a ticket older than the newest 64 resumed"
     ev = g.wait_event("device-admitted", since=mark)
     assert ev.get("resumed") is None and ev.get("device") == DEVICE, ev["_line"]
     assert not g.events("handshake-failed", since=mark), g.report()
     # A recent one still resumes.
-    recent, _ = _ticket_session(g.port, creds, ctx)
-    _, reused = _ticket_session(g.port, creds, ctx, session=recent)
+    recent, _ = mqtt_ticket_session(g.port, creds, ctx)
+    _, reused = mqtt_ticket_session(g.port, creds, ctx, session=recent)
     assert reused
 
 

@@ -47,8 +47,9 @@ import pytest
 import cbtest
 from cbtest import (Creds, PahoClient, VERSIONS, free_port, line_of, mkpki, mosquitto_pub, t,
                     uid)
-from rawmqtt import (DISCONNECT, connect_packet, device_context, mqtt_device, publish_packet,
-                     read_packet, subscribe_packet, tls_device, wait_closed)
+from rawmqtt import (DISCONNECT, connect_packet, device_context, mqtt_device,
+                     mqtt_ticket_session, publish_packet, read_packet, subscribe_packet,
+                     tls_device, wait_closed)
 
 SERVER_UNAVAILABLE = {"311": 3, "5": 0x88}
 
@@ -190,17 +191,8 @@ def ticket(g, creds):
     """A full MQTT session over TLS 1.3 that ends with a session ticket;
     returns (context, session) to resume with."""
     ctx = device_context(creds)
-    ss = tls_device(g.port, creds, ctx=ctx)
-    try:
-        assert ss.version() == "TLSv1.3", ss.version()
-        ss.sendall(connect_packet("%s-ticket-%s" % (creds.name, uid())))
-        assert read_packet(ss, timeout=10.0) == (0x20, b"\x00\x00")
-        sess = ss.session
-        ss.sendall(DISCONNECT)
-        wait_closed(ss)
-    finally:
-        ss.close()
-    assert sess is not None and sess.has_ticket, "no TLS 1.3 ticket from the gateway"
+    sess, _ = mqtt_ticket_session(g.port, creds, ctx,
+                                  client_id="%s-ticket-%s" % (creds.name, uid()))
     return ctx, sess
 
 
