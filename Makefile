@@ -282,7 +282,8 @@ install: build
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/certbridge \
 		$(DESTDIR)$(PREFIX)/share/doc/certbridge
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/certbridge/README.md
+	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/certbridge/
+	install -m 0644 conf/certbridge.ini $(DESTDIR)$(PREFIX)/share/doc/certbridge/certbridge.ini.example
 	sed -e 's|/usr/local/|$(PREFIX)/|g' -e 's|/etc/certbridge/|$(SYSCONFDIR)/certbridge/|g' \
 		conf/certbridge.service > $(DESTDIR)$(UNITDIR)/certbridge.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/certbridge.service

@@ -4,31 +4,132 @@
  *
  *   certbridge -c FILE       run in the foreground until SIGTERM/SIGINT
  *   certbridge -t -c FILE    check the configuration and every file it names
- *   certbridge -V | -h
+ *   certbridge -V | --version, -h | --help
  *
  * Exit codes: 0 clean stop, 1 configuration error, 2 usage, 3 runtime
  * failure at start (cannot bind, cannot drop privileges).
  */
+#include <getopt.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "config.h"
 #include "gen.h"
 #include "server.h"
+#include "testsum.h"
 #include "tlsctx.h"
 #include "version.h"
+
+/* Where `make install` puts the documentation by default. */
+#define CERTBRIDGE_DOCDIR "/usr/local/share/doc/certbridge"
+
+/* The documentation next to this binary: PREFIX/bin/certbridge has it in
+ * PREFIX/share/doc/certbridge whatever PREFIX was; a binary elsewhere (the
+ * build tree) names the default. */
+static void
+docdir(char *out, size_t cap)
+{
+	char exe[PATH_MAX], *slash;
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	snprintf(out, cap, "%s", CERTBRIDGE_DOCDIR);
+	if (n <= 0) {
+		return;
+	}
+	exe[n] = '\0';
+	slash = strrchr(exe, '/');
+	if (slash == NULL || slash - exe < 4 || strncmp(slash - 4, "/bin", 4)
+	    != 0) {
+		return;
+	}
+	slash[-4] = '\0';
+	if (snprintf(out, cap, "%s/share/doc/certbridge", exe) >= (int)cap
+	    || access(out, R_OK) != 0) {
+		snprintf(out, cap, "%s", CERTBRIDGE_DOCDIR);
+	}
+}
 
 static void
 usage(FILE *out)
 {
 	fprintf(out,
-	    "usage: certbridge -c FILE        run in the foreground\n"
-	    "       certbridge -t -c FILE     check FILE and every file it "
+	    "usage: certbridge -c FILE          run in the foreground\n"
+	    "       certbridge -t -c FILE       check FILE and every file it "
 	    "names, then exit\n"
-	    "       certbridge -V             print the version\n"
-	    "       certbridge -h             this help\n");
+	    "       certbridge -V | --version   print the version\n"
+	    "       certbridge -h | --help      the options, signals and exit "
+	    "codes\n");
+}
+
+static void
+help(void)
+{
+	char docs[PATH_MAX];
+
+	docdir(docs, sizeof(docs));
+	usage(stdout);
+	printf("\n"
+	    "certbridge terminates the TLS of MQTT devices, checks their "
+	    "certificates\n"
+	    "against every [ca.NAME] of the configuration, and carries each "
+	    "session to\n"
+	    "the broker over a TLS connection of its own.\n"
+	    "\n"
+	    "options:\n"
+	    "  -c, --config FILE  the INI file (installed example: "
+	    "/etc/certbridge/certbridge.ini)\n"
+	    "  -t, --test         check the configuration and every "
+	    "certificate, key and CRL\n"
+	    "                     it names; one problem per line as FILE:LINE: "
+	    "[section] key: ...,\n"
+	    "                     then a summary line\n"
+	    "  -V, --version      print the version (--version also the "
+	    "libraries')\n"
+	    "  -h, --help         this help\n"
+	    "\n"
+	    "signals:\n"
+	    "  SIGHUP             reload the configuration and every "
+	    "certificate file;\n"
+	    "                     established sessions stay, new ones use the "
+	    "new settings\n"
+	    "  SIGTERM, SIGINT    stop accepting, let sessions end within "
+	    "[gateway] shutdown_grace,\n"
+	    "                     then close the rest and exit 0\n"
+	    "\n"
+	    "exit codes:\n"
+	    "  0  clean stop; with -t: the configuration is valid (warnings "
+	    "allowed)\n"
+	    "  1  configuration error (at start, or found by -t)\n"
+	    "  2  usage error (this text on stderr)\n"
+	    "  3  runtime failure at start: cannot bind a listener, cannot "
+	    "drop privileges\n"
+	    "\n"
+	    "documentation: %s\n"
+	    "  install.md (systemd, container), configuration.md, rotation.md "
+	    "(a CA step by step),\n"
+	    "  troubleshooting.md (every event= and reason=), metrics.md\n",
+	    docs);
+}
+
+static void
+version(bool libraries)
+{
+	printf("certbridge %s\n", CERTBRIDGE_VERSION);
+	if (!libraries) {
+		return;
+	}
+#ifdef WOLFSSL_HAVE_FREE_PEER_CERT
+	printf("wolfSSL %s (static, the project's own build: "
+	    "tools/wolfssl-build.sh)\n", wolfSSL_lib_version());
+#else
+	printf("wolfSSL %s (shared library)\n", wolfSSL_lib_version());
+#endif
+	printf("libevent %s\n", event_get_version());
 }
 
 /* -t: one problem per line on stderr, exit 0 when there is no error
@@ -59,9 +160,15 @@ check_config(const char *path)
 		fprintf(stderr, "%s\n", diag.lines[i]);
 	}
 	rc = g != NULL && diag.errors == 0 ? SERVER_EXIT_OK : SERVER_EXIT_CONFIG;
-	if (rc == SERVER_EXIT_OK) {
-		printf("%s: configuration OK%s\n", path, diag.count
-		    ? " (with warnings)" : "");
+	{
+		char line[512];
+
+		testsum_line(path, g != NULL ? g->cfg : NULL,
+		    g != NULL ? &g->inv : NULL, diag.errors,
+		    diag.count - diag.errors, line, sizeof(line));
+		/* Problems on stderr, the verdict on stdout: a script
+		 * reads either alone. */
+		printf("%s\n", line);
 	}
 	gen_unref(g);
 	cfg_diag_free(&diag);
@@ -77,7 +184,15 @@ main(int argc, char **argv)
 	struct server *srv;
 	int opt, rc;
 
-	while ((opt = getopt(argc, argv, "c:tVh")) != -1) {
+	static const struct option longs[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"test", no_argument, NULL, 't'},
+		{"version", no_argument, NULL, 'L'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+
+	while ((opt = getopt_long(argc, argv, "c:tVh", longs, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			config = optarg;
@@ -86,10 +201,11 @@ main(int argc, char **argv)
 			test_only = true;
 			break;
 		case 'V':
-			printf("certbridge %s\n", CERTBRIDGE_VERSION);
+		case 'L':
+			version(opt == 'L');
 			return SERVER_EXIT_OK;
 		case 'h':
-			usage(stdout);
+			help();
 			return SERVER_EXIT_OK;
 		default:
 			usage(stderr);

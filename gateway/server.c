@@ -20,6 +20,7 @@
 #include "gen.h"
 #include "listener.h"
 #include "metrics.h"
+#include "notify.h"
 #include "parse.h"
 #include "registry.h"
 #include "rejudge.h"
@@ -48,6 +49,7 @@ struct server {
 	struct event *grace_timer;
 	struct event *state_timer;
 	struct admin *admin;
+	struct notify *notify;     /* systemd, when it asked (notify.h) */
 	uint64_t generation;
 	bool stopping;
 };
@@ -331,6 +333,18 @@ server_same_path(const char *a, const char *b)
 	    || (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
+/* READY=1 with a status systemctl shows. */
+static void
+server_notify_ready(struct server *srv)
+{
+	char msg[160];
+
+	snprintf(msg, sizeof(msg), "READY=1\nSTATUS=serving, generation "
+	    "%llu, %zu session(s)", (unsigned long long)srv->generation,
+	    registry_count(srv->rt.sessions));
+	notify_send(srv->notify, msg);
+}
+
 static void
 server_reload(struct server *srv)
 {
@@ -339,6 +353,7 @@ server_reload(struct server *srv)
 	struct gen *next;
 	struct log_line l;
 
+	notify_reloading(srv->notify);
 	next = gen_load(srv->config_path, srv->generation + 1, &diag);
 	if (next == NULL) {
 		metrics_reload(srv->rt.metrics, false);
@@ -347,6 +362,7 @@ server_reload(struct server *srv)
 		    "%zu problem(s); still serving generation %llu unchanged",
 		    diag.errors, (unsigned long long)srv->generation);
 		cfg_diag_free(&diag);
+		server_notify_ready(srv);
 		return;
 	}
 	server_log_diag(&diag, "reload-warning");
@@ -357,6 +373,7 @@ server_reload(struct server *srv)
 		    (unsigned long long)srv->generation);
 		metrics_reload(srv->rt.metrics, false);
 		gen_unref(next);
+		server_notify_ready(srv);
 		return;
 	}
 	if ((next->cfg->gateway.user == NULL) != (srv->rt.gen->cfg->gateway.user
@@ -393,6 +410,7 @@ server_reload(struct server *srv)
 	server_admin(srv, next->cfg);
 	rejudge_start(srv->rt.rejudge, "reload");
 	rejudge_watch_retirements(srv->rt.rejudge);
+	server_notify_ready(srv);
 }
 
 static void
@@ -418,6 +436,8 @@ server_stop(struct server *srv, const char *signame)
 		return;
 	}
 	srv->stopping = true;
+	notify_send(srv->notify, "STOPPING=1\nSTATUS=stopping: no longer "
+	    "accepting, sessions end within shutdown_grace");
 	server_unbind(srv);
 	log_msg(LOG_INFO, "stopping", "%s: no longer accepting; %zu "
 	    "session(s) may end within shutdown_grace", signame,
@@ -444,6 +464,56 @@ server_on_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	server_stop(srv, sig == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+/* Appends "a,b" items to buf while they fit. */
+static void
+server_list_add(char *buf, size_t cap, const char *item)
+{
+	size_t used = strlen(buf);
+
+	if (used + strlen(item) + 2 < cap) {
+		snprintf(buf + used, cap - used, "%s%s", used ? "," : "", item);
+	}
+}
+
+/*
+ * The one line that says the gateway serves, and with what (docs/
+ * troubleshooting.md): logged once, when everything is bound and before
+ * the loop can admit anyone; systemd hears READY=1 at the same moment.
+ */
+static void
+server_ready(struct server *srv)
+{
+	const struct cfg *cfg = srv->rt.gen->cfg;
+	char tls[256] = "", plain[256] = "", cas[256] = "", up[300];
+	struct log_line l;
+
+	for (size_t i = 0; i < listener_set_count(srv->listeners); i++) {
+		struct listener *li = listener_set_at(srv->listeners, i);
+
+		server_list_add(listener_tls(li) ? tls : plain,
+		    sizeof(tls), listener_name(li));
+	}
+	for (size_t i = 0; i < cfg->ca_count; i++) {
+		server_list_add(cas, sizeof(cas), cfg->cas[i].name);
+	}
+	snprintf(up, sizeof(up), "%s:%s", cfg->upstream.address.host,
+	    cfg->upstream.address.port);
+	if (log_begin(&l, LOG_INFO, "ready")) {
+		log_str(&l, "listen", tls);
+		if (plain[0] != '\0') {
+			log_str(&l, "plain_listen", plain);
+		}
+		log_str(&l, "cas", cas[0] != '\0' ? cas : "none");
+		log_str(&l, "upstream", up);
+		log_str(&l, "admin", srv->admin != NULL
+		    ? admin_address(srv->admin) : "off");
+		log_u64(&l, "generation", srv->generation);
+		log_str(&l, "version", CERTBRIDGE_VERSION);
+		log_end(&l);
+	}
+	server_notify_ready(srv);
 }
 
 struct server *
@@ -494,6 +564,8 @@ server_new(const char *config_path, int *exit_code)
 		srv->dns = evdns_base_new(srv->rt.base, 0);
 	}
 	srv->rt.upstream = upstream_new(srv->rt.base, srv->dns);
+	/* Before the privilege drop: the socket may be root's alone. */
+	srv->notify = notify_new(srv->rt.base);
 	srv->sig_hup = evsignal_new(srv->rt.base, SIGHUP, server_on_signal, srv);
 	srv->sig_term = evsignal_new(srv->rt.base, SIGTERM, server_on_signal,
 	    srv);
@@ -513,7 +585,8 @@ server_new(const char *config_path, int *exit_code)
 	    || srv->dns == NULL || srv->rt.upstream == NULL
 	    || srv->sig_hup == NULL || srv->sig_term == NULL
 	    || srv->sig_int == NULL || srv->grace_timer == NULL
-	    || srv->state_timer == NULL || srv->rt.sightings == NULL) {
+	    || srv->state_timer == NULL || srv->rt.sightings == NULL
+	    || srv->notify == NULL) {
 		fprintf(stderr, "certbridge: out of memory at start\n");
 		server_free(srv);
 		return NULL;
@@ -546,6 +619,7 @@ server_new(const char *config_path, int *exit_code)
 
 		evtimer_add(srv->state_timer, &every);
 	}
+	server_ready(srv);
 	*exit_code = SERVER_EXIT_OK;
 	return srv;
 }
@@ -575,6 +649,8 @@ server_free(struct server *srv)
 	}
 	admin_free(srv->admin);
 	srv->admin = NULL;
+	notify_free(srv->notify);
+	srv->notify = NULL;
 	rejudge_free(srv->rt.rejudge);
 	srv->rt.rejudge = NULL;
 	admit_free(srv->rt.admit);

@@ -483,8 +483,10 @@ class Gateway(Proc):
     kind = "gateway"
 
     def __init__(self, pki, workdir, upstream_port, overrides=None, binary=None,
-                 admin=False):
+                 admin=False, env=None):
         super().__init__(workdir)
+        # Extra environment variables for the daemon (NOTIFY_SOCKET ...).
+        self.env = env
         self.pki = pki
         self.binary = binary or certbridge_binary()
         self.port = free_port()
@@ -546,7 +548,11 @@ class Gateway(Proc):
 
     def start(self, timeout=10.0):
         self.write_conf()
-        self._spawn(self.argv())
+        env = None
+        if self.env:
+            env = dict(os.environ)
+            env.update(self.env)
+        self._spawn(self.argv(), env=env)
         self._wait_port(self.port, t(timeout))
         return self
 

@@ -111,6 +111,36 @@ def test_install_puts_every_file_in_place(installed):
     assert "/usr/local/bin/" not in text
 
 
+def test_install_puts_the_docs_where_help_points(installed):
+    """docs/ and an example INI under share/doc/certbridge, and the
+    installed binary's --help names that folder."""
+    doc = installed / "usr/share/doc/certbridge"
+    for md in sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"]:
+        p = doc / md.name
+        assert p.is_file() and p.read_text() == md.read_text(), "not installed: %s" % p
+        assert p.stat().st_mode & 0o777 == 0o644
+    example = doc / "certbridge.ini.example"
+    assert example.read_text() == (ROOT / "conf/certbridge.ini").read_text()
+    r = subprocess.run([str(installed / "usr/bin/certbridge"), "--help"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r
+    m = re.search(r"^documentation: (\S+)$", r.stdout, re.M)
+    assert m and m.group(1) == str(doc), r.stdout
+
+
+def test_unit_waits_for_ready_and_has_a_watchdog(installed):
+    """Type=notify: systemd knows certbridge serves when it says READY=1
+    (not when the process exists), and restarts it when its loop stops
+    pinging the watchdog."""
+    settings = _unit_settings((installed / UNIT_REL).read_text())
+    service = {k: v for sec, k, v in settings if sec == "Service"}
+    assert service.get("Type") == "notify", service
+    assert service.get("NotifyAccess") == "main", service
+    m = re.fullmatch(r"(\d+)s", service.get("WatchdogSec", ""))
+    assert m and 10 <= int(m.group(1)) <= 120, service
+    assert service.get("Restart") in ("on-failure", "always"), service
+
+
 def test_second_install_keeps_a_changed_ini(tmp_path):
     make_install(tmp_path)
     ini = tmp_path / "etc/certbridge/certbridge.ini"

@@ -1,0 +1,67 @@
+/*
+ * testsum.c - the summary line of `certbridge -t` (see testsum.h).
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "testsum.h"
+
+static const char *
+testsum_plural(size_t n, const char *one, const char *many)
+{
+	return n == 1 ? one : many;
+}
+
+void
+testsum_line(const char *path, const struct cfg *cfg,
+    const struct certinv *inv, size_t errors, size_t warnings, char *out,
+    size_t cap)
+{
+	size_t certs = 0, bundled = 0;
+	int64_t nearest = 0;
+	char when[40] = "";
+	char more[80] = "";
+
+	if (cfg == NULL || inv == NULL || errors > 0) {
+		snprintf(out, cap, "%s: configuration NOT valid: %zu %s, %zu %s; "
+		    "certbridge would not start with it (exit 1)", path, errors,
+		    testsum_plural(errors, "error", "errors"), warnings,
+		    testsum_plural(warnings, "warning", "warnings"));
+		return;
+	}
+	for (size_t i = 0; i < inv->count; i++) {
+		const struct certinv_item *it = &inv->items[i];
+
+		if (it->role == CERTINV_CRL) {
+			continue;
+		}
+		if (it->in_bundle) {
+			bundled++;
+			continue;
+		}
+		certs++;
+		if (it->not_after != 0 && (nearest == 0
+		    || it->not_after < nearest)) {
+			nearest = it->not_after;
+		}
+	}
+	if (nearest != 0) {
+		time_t t = (time_t)nearest;
+		struct tm tm;
+
+		if (gmtime_r(&t, &tm) != NULL) {
+			strftime(when, sizeof(when), " (nearest expiry %Y-%m-%d)",
+			    &tm);
+		}
+	}
+	if (bundled > 0) {
+		snprintf(more, sizeof(more), " and %zu in root bundles", bundled);
+	}
+	snprintf(out, cap, "%s: configuration OK: %zu %s%s, %zu %s%s, %zu %s, "
+	    "%zu %s", path, certs, testsum_plural(certs, "certificate",
+	    "certificates"), more, cfg->ca_count, testsum_plural(cfg->ca_count,
+	    "CA", "CAs"), when, errors, testsum_plural(errors, "error",
+	    "errors"), warnings, testsum_plural(warnings, "warning",
+	    "warnings"));
+}
