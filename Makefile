@@ -284,6 +284,7 @@ install: build
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(PREFIX)/share/doc/certbridge/
 	install -m 0644 conf/certbridge.ini $(DESTDIR)$(PREFIX)/share/doc/certbridge/certbridge.ini.example
+	install -m 0644 conf/certbridge-alerts.yml $(DESTDIR)$(PREFIX)/share/doc/certbridge/
 	sed -e 's|/usr/local/|$(PREFIX)/|g' -e 's|/etc/certbridge/|$(SYSCONFDIR)/certbridge/|g' \
 		conf/certbridge.service > $(DESTDIR)$(UNITDIR)/certbridge.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/certbridge.service

@@ -121,6 +121,8 @@ def test_install_puts_the_docs_where_help_points(installed):
         assert p.stat().st_mode & 0o777 == 0o644
     example = doc / "certbridge.ini.example"
     assert example.read_text() == (ROOT / "conf/certbridge.ini").read_text()
+    rules = doc / "certbridge-alerts.yml"
+    assert rules.read_text() == (ROOT / "conf/certbridge-alerts.yml").read_text()
     r = subprocess.run([str(installed / "usr/bin/certbridge"), "--help"],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r
