@@ -105,7 +105,7 @@ BINS := $(B)/certbridge $(TOOL_BIN)
 
 .SECONDARY:
 
-.PHONY: all build build-deps deps test test-unit test-conf test-integration run \
+.PHONY: all build build-deps deps test test-quick test-unit test-conf test-integration run \
         der-fixtures install clean bench fuzz fuzz-run soak soak-quick FORCE
 
 all: build-deps
@@ -179,6 +179,12 @@ test: deps
 	@$(MAKE) --no-print-directory fuzz-run FUZZ_SECONDS=30
 	@$(MAKE) --no-print-directory soak-quick
 	@echo "make test: all passed"
+
+# The fast loop while working (README): one pass, no sanitizers, no fuzzing,
+# no reliability suite.
+test-quick: deps
+	@$(MAKE) --no-print-directory test-unit test-conf test-integration
+	@echo "make test-quick: all passed (make test runs the rest)"
 
 # Real certificates and CRLs for the DER readers' and the judge's tests, and
 # the lab PKI the session's tests load, made afresh at every run (about a
@@ -267,9 +273,16 @@ soak-quick: deps
 
 # ---------------------------------------------------------------- lab
 
+# The lab on this machine (tools/lab.sh): the build's output goes to a log,
+# the terminal shows the lab and certbridge's own log. Other ports:
+# make run PORT=18883 ADMIN_PORT=19883 BROKER_PORT=28884.
 run: deps
-	@$(MAKE) --no-print-directory build
-	@tools/lab.sh
+	@mkdir -p build
+	@echo "make run: building certbridge (log: build/run-build.log)"
+	@$(MAKE) --no-print-directory build >build/run-build.log 2>&1 || \
+		{ tail -n 30 build/run-build.log; \
+		  echo "make run: the build failed; the whole log is build/run-build.log" >&2; exit 1; }
+	@PORT="$(PORT)" ADMIN_PORT="$(ADMIN_PORT)" BROKER_PORT="$(BROKER_PORT)" tools/lab.sh
 
 # ---------------------------------------------------------------- install
 

@@ -11,7 +11,11 @@
 # Ctrl-C stops certbridge; on exit this script stops the mosquitto it started
 # (by its PID, nothing else).
 #
-# Environment: CERTBRIDGE (default build/certbridge).
+# Environment: CERTBRIDGE (default build/certbridge); PORT (the gateway's
+# device port, 8883), ADMIN_PORT (9883) and BROKER_PORT (18884) on
+# 127.0.0.1, which `make run PORT=... ADMIN_PORT=... BROKER_PORT=...`
+# passes on. With other ports than those the lab runs a copy of
+# conf/lab.ini with them, build/lab/run.ini.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,9 +23,9 @@ LAB=$ROOT/build/lab
 CONF=$ROOT/conf/lab.ini
 BIN=${CERTBRIDGE:-$ROOT/build/certbridge}
 PY=/usr/bin/python3
-BROKER_PORT=18884
-GW_PORT=8883
-ADMIN_PORT=9883
+GW_PORT=${PORT:-8883}
+ADMIN_PORT=${ADMIN_PORT:-9883}
+BROKER_PORT=${BROKER_PORT:-18884}
 
 MQ_PID=
 
@@ -56,13 +60,34 @@ port_open() {
 
 [ -x "$BIN" ] || die "$BIN is not built: run 'make' first"
 command -v mosquitto >/dev/null || die "mosquitto is not installed (apt-get install mosquitto mosquitto-clients)"
+for v in GW_PORT ADMIN_PORT BROKER_PORT; do
+	case ${!v} in
+	'' | *[!0-9]*) die "${v/GW_PORT/PORT}=\"${!v}\" is not a port number" ;;
+	esac
+	[ "${!v}" -ge 1 ] && [ "${!v}" -le 65535 ] || die "port ${!v} is out of range"
+done
 for p in $GW_PORT $BROKER_PORT $ADMIN_PORT; do
 	if port_open "$p"; then
-		die "port $p on 127.0.0.1 is already in use (another lab running?)"
+		die "port $p on 127.0.0.1 is already in use (another lab running?); \
+choose free ones: make run PORT=$((GW_PORT + 10000 > 65535 ? 28883 : GW_PORT + 10000)) \
+ADMIN_PORT=$((ADMIN_PORT + 10000 > 65535 ? 29883 : ADMIN_PORT + 10000)) \
+BROKER_PORT=$((BROKER_PORT + 10000 > 65535 ? 38884 : BROKER_PORT + 10000))"
 	fi
 done
 
-"$PY" "$ROOT/tools/mkpki.py" lab "$LAB"
+"$PY" "$ROOT/tools/mkpki.py" lab "$LAB" >/dev/null
+
+# Other ports: the same configuration, with its paths relative to
+# build/lab (where the copy lives) and the three addresses replaced.
+if [ "$GW_PORT$ADMIN_PORT$BROKER_PORT" != "8883988318884" ]; then
+	sed -e "s|^listen = 127.0.0.1:8883\$|listen = 127.0.0.1:$GW_PORT|" \
+	    -e "s|^admin_listen = 127.0.0.1:9883\$|admin_listen = 127.0.0.1:$ADMIN_PORT|" \
+	    -e "s|^address = 127.0.0.1:18884\$|address = 127.0.0.1:$BROKER_PORT|" \
+	    -e "s|\.\./build/lab/|./|g" \
+	    -e "1i ; written by tools/lab.sh from conf/lab.ini for PORT=$GW_PORT ADMIN_PORT=$ADMIN_PORT BROKER_PORT=$BROKER_PORT" \
+	    "$CONF" >"$LAB/run.ini"
+	CONF=$LAB/run.ini
+fi
 
 # mosquitto 2.0 started as root drops to user "mosquitto", which could not
 # read the 0600 keys: name the current user so that it stays who we are.
@@ -107,7 +132,8 @@ cat <<EOF
 
 == certbridge lab ==
   broker (the "cloud"): mosquitto on 127.0.0.1:$BROKER_PORT, pid $MQ_PID, log $LAB/mosquitto.log
-  gateway:              certbridge on 127.0.0.1:$GW_PORT
+  gateway:              certbridge on 127.0.0.1:$GW_PORT, admin http://127.0.0.1:$ADMIN_PORT/status
+  configuration:        $CONF
   certificates:         $LAB
 
 Devices trust only the 2019 CA (ca-old.pem), as legacy firmware does.
@@ -130,7 +156,8 @@ mosquitto_pub -h 127.0.0.1 -p $GW_PORT --cafile $LAB/ca-old.pem --cert $LAB/dev-
 mosquitto_pub -h 127.0.0.1 -p $GW_PORT --cafile $LAB/ca-old.pem --cert $LAB/dev-expired.pem --key $LAB/dev-expired.key -t lab/hello -m x
 mosquitto_pub -h 127.0.0.1 -p $GW_PORT --cafile $LAB/ca-old.pem --cert $LAB/dev-future.pem --key $LAB/dev-future.key -t lab/hello -m x
 
-Ctrl-C stops certbridge and the broker.
+Ctrl-C stops certbridge and the broker. certbridge's log follows; it
+serves once it prints event=ready.
 
 EOF
 
