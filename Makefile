@@ -100,12 +100,16 @@ TOOL_BIN    := $(TOOL_SRC:tools/%.c=$(B)/%)
 # share.
 DIAG_SRC    := $(sort $(wildcard tools/diag_*.c))
 DIAG_OBJ    := $(DIAG_SRC:%.c=$(B)/%.o)
+# certbridge-certs' tables (tools/certs_*.c), linked into it alone.
+CERTS_SRC   := $(sort $(wildcard tools/certs_*.c))
+CERTS_OBJ   := $(CERTS_SRC:%.c=$(B)/%.o)
 
 BINS := $(B)/certbridge $(TOOL_BIN)
 
 .SECONDARY:
 
-.PHONY: all build build-deps deps test test-quick test-unit test-conf test-integration run \
+.PHONY: all build build-deps deps test test-quick test-container test-unit test-conf \
+        test-integration run \
         der-fixtures install clean bench fuzz fuzz-run soak soak-quick FORCE
 
 all: build-deps
@@ -149,6 +153,9 @@ $(B)/certbridge-%: $(B)/tools/certbridge-%.o $(B)/libcommon.a
 $(B)/certbridge-diag: $(B)/tools/certbridge-diag.o $(DIAG_OBJ) $(B)/libcommon.a
 	$(CC) $(CB_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(B)/certbridge-certs: $(B)/tools/certbridge-certs.o $(CERTS_OBJ) $(B)/libcommon.a
+	$(CC) $(CB_LDFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 # Unit tests of common/ link common/ only; test_gw_* also link the gateway's
 # modules (everything but main.c).
 $(B)/tests/%: $(B)/tests/unit/%.o $(B)/libcommon.a
@@ -179,6 +186,15 @@ test: deps
 	@$(MAKE) --no-print-directory fuzz-run FUZZ_SECONDS=30
 	@$(MAKE) --no-print-directory soak-quick
 	@echo "make test: all passed"
+
+# The container image, built for real from a Debian base made with
+# debootstrap from this machine's package mirror (no registry), then run:
+# -t, uid 8883, a device session to a broker outside it (tools/
+# container-build.sh, tests/container/; docs/install.md "Container").
+# About 5 minutes the first time, 3 with the base cached.
+test-container: deps
+	@img=$$(tools/container-build.sh) && \
+		CB_IMAGE=$$img $(PYTHON) -m pytest -q -p no:cacheprovider tests/container
 
 # The fast loop while working (README): one pass, no sanitizers, no fuzzing,
 # no reliability suite.

@@ -340,8 +340,11 @@ scan_header(struct cfg_loader *ld, char *start, unsigned line)
 
 	end = header_end(start + 1);
 	if (*end != ']') {
-		cfg_report(ld, true, line, "syntax error: expected key = value "
-		    "or [section]");
+		*end = '\0';
+		name = trim(start + 1);
+		cfg_report(ld, true, line, "syntax error: the section header "
+		    "\"[%.64s\" has no closing \"]\"; write [%.64s]", name,
+		    name);
 		/* Keys below would land in the previous section: skip them
 		 * rather than report them against the wrong one. */
 		return LINE_SKIP;

@@ -246,6 +246,29 @@ cfg_edit_distance(const char *a, const char *b)
 	return d[n][m];
 }
 
+/* Names other tools and habits give these keys, too far from them for
+ * the edit distance: "upstream = mqtts://broker:8883" in [upstream]. */
+static const struct {
+	enum cfg_sec sec;
+	const char *alias;
+	const char *key;
+} cfg_key_aliases[] = {
+	{CFG_SEC_UPSTREAM, "upstream", "address"},
+	{CFG_SEC_UPSTREAM, "broker", "address"},
+	{CFG_SEC_UPSTREAM, "host", "address"},
+	{CFG_SEC_UPSTREAM, "server", "address"},
+	{CFG_SEC_UPSTREAM, "url", "address"},
+	{CFG_SEC_UPSTREAM, "uri", "address"},
+	{CFG_SEC_UPSTREAM, "cafile", "ca"},
+	{CFG_SEC_UPSTREAM, "certfile", "cert"},
+	{CFG_SEC_UPSTREAM, "keyfile", "key"},
+	{CFG_SEC_DOWNSTREAM, "bind", "listen"},
+	{CFG_SEC_DOWNSTREAM, "port", "listen"},
+	{CFG_SEC_DOWNSTREAM, "certfile", "cert"},
+	{CFG_SEC_DOWNSTREAM, "keyfile", "key"},
+	{CFG_SEC_CA, "cafile", "file"},
+};
+
 void
 cfg_key_unknown(struct cfg_loader *ld, enum cfg_sec sec,
     const char *secname, const char *name, unsigned line)
@@ -254,6 +277,16 @@ cfg_key_unknown(struct cfg_loader *ld, enum cfg_sec sec,
 	size_t best_d = 3, i, used = 0;
 	char list[256] = "";
 
+	for (i = 0; i < sizeof(cfg_key_aliases) / sizeof(cfg_key_aliases[0]);
+	    i++) {
+		if (cfg_key_aliases[i].sec == sec
+		    && cfg_edit_distance(name, cfg_key_aliases[i].alias) == 0) {
+			cfg_key_report(ld, true, line, secname, name,
+			    "unknown key \"%.64s\"; did you mean \"%s\"?", name,
+			    cfg_key_aliases[i].key);
+			return;
+		}
+	}
 	for (i = 0; i < CFG_KEY_COUNT; i++) {
 		size_t d;
 

@@ -195,6 +195,16 @@ parse_hostport(const char *s, struct parse_hostport *out,
 		parse_why(why, "empty; expected " HOSTPORT_EXAMPLE);
 		return false;
 	}
+	if ((host = strstr(s, "://")) != NULL) {
+		/* "mqtts://broker:8883/": the field engineer's URL habit. The
+		 * scheme says nothing here (TLS is set by the section). */
+		const char *rest = host + 3;
+		size_t len = strcspn(rest, "/");
+
+		parse_why(why, "a URL scheme is not part of an address: write "
+		    "\"%.*s\" (host:port)", (int)(len < 200 ? len : 200), rest);
+		return false;
+	}
 	if (*s == '[') {
 		const char *close = strchr(s, ']');
 

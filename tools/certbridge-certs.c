@@ -3,7 +3,7 @@
  * (docs/rotation.md, "Seeing the next rotation coming"), as a table for
  * people or JSON for scripts.
  *
- *   certbridge-certs -c FILE [--warn 30d] [--crit 7d] [--json]
+ *   certbridge-certs -c FILE [--warn 30d] [--crit 7d] [--wide] [--json]
  *
  * Exit codes follow the monitoring-plugin convention, highest wins:
  *   0 OK, 1 WARNING (a certificate or CRL ends within --warn),
@@ -22,6 +22,7 @@
 #include <wolfssl/ssl.h>
 
 #include "certinv.h"
+#include "certs_report.h"
 #include "clock.h"
 #include "config.h"
 #include "jsonw.h"
@@ -38,34 +39,8 @@ enum certs_exit {
 	CERTS_UNKNOWN = 3,
 };
 
-#define DAY_MS (CERTTIME_DAY_S * 1000LL)
-#define W_ROLE 13       /* "upstream-cert" */
-#define W_NAME_MAX 32   /* longer names push the columns, never cut */
-#define W_SUBJECT 40
-#define W_STATUS 13     /* "not-yet-valid" */
-#define LISTED_MAX 3    /* problems named in the summary line */
-
-struct opts {
-	const char *config;
-	int64_t warn_ms;
-	int64_t crit_ms;
-	bool json;
-};
-
-/* What the run found, judged once and shared by both output forms. */
-struct run {
-	const struct opts *o;
-	int64_t now;
-	const struct cfg_diag *diag;
-	const struct certinv *inv;   /* empty when the configuration failed */
-	bool cfg_ok;
-	size_t certs, crls, bundles, bundle_certs, warnings, criticals;
-	size_t errors;
-	int exit_code;
-	char summary[2048];
-};
-
-#define USAGE_LINE "usage: " PROG " -c FILE [--warn 30d] [--crit 7d] [--json]\n"
+#define USAGE_LINE "usage: " PROG " -c FILE [--warn 30d] [--crit 7d] [--wide] " \
+    "[--json]\n"
 
 /* A usage error: the synopsis only, on stderr, and exit 3 (UNKNOWN). */
 static int
@@ -88,6 +63,8 @@ usage(FILE *out)
 	    "(default 30d)\n"
 	    "  --crit DURATION    critical when it ends within it (default "
 	    "7d)\n"
+	    "  --wide             every column whole (the table fits 100 "
+	    "columns without it)\n"
 	    "  --json             one JSON object instead of the table\n"
 	    "Exit: 0 ok, 1 warning, 2 critical (also expired or not yet "
 	    "valid),\n      3 unknown (usage, configuration or file "
@@ -118,7 +95,7 @@ opt_value(int argc, char **argv, int *i, const char *name, bool *missing)
 
 /* 0: run; 1: done (help or version printed); -1: usage error (printed). */
 static int
-parse_args(int argc, char **argv, struct opts *o)
+parse_args(int argc, char **argv, struct certs_opts *o)
 {
 	char why[PARSE_WHY_LEN];
 	int64_t *dst;
@@ -139,6 +116,10 @@ parse_args(int argc, char **argv, struct opts *o)
 		if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
 			printf(PROG " %s\n", CERTBRIDGE_VERSION);
 			return 1;
+		}
+		if (strcmp(a, "--wide") == 0) {
+			o->wide = true;
+			continue;
 		}
 		if (strcmp(a, "--json") == 0) {
 			o->json = true;
@@ -189,57 +170,6 @@ parse_args(int argc, char **argv, struct opts *o)
 /* ------------------------------------------------------------ strings */
 
 
-/* The number of characters (code points, or stray bytes) of s. */
-static size_t
-text_chars(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t total = 0, n;
-
-	for (; *p != '\0'; total++) {
-		n = jsonw_utf8_len(p);
-		p += n != 0 ? n : 1;
-	}
-	return total;
-}
-
-/* Prints s for a terminal: control bytes and invalid UTF-8 become "?".
- * When s has more than max characters (max 0: no limit), only its last
- * max - 3 are printed after "...": the end of a distinguished name is its
- * most specific part (the CN). Pads with blanks to width characters.
- * Returns whether s was shortened. */
-static bool
-put_clean(const char *s, size_t max, size_t width)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t total = text_chars(s), chars = 0, skip = 0, n;
-
-	if (max != 0 && total > max) {
-		fputs("...", stdout);
-		chars = 3;
-		skip = total - (max - 3);
-	}
-	for (size_t i = 0; *p != '\0'; i++) {
-		n = jsonw_utf8_len(p);
-		if (i < skip) {
-			p += n != 0 ? n : 1;
-			continue;
-		}
-		if (n == 0 || *p < 0x20 || *p == 0x7f) {
-			putchar('?');
-			p++;
-		} else {
-			fwrite(p, 1, n, stdout);
-			p += n;
-		}
-		chars++;
-	}
-	for (; chars < width; chars++) {
-		putchar(' ');
-	}
-	return skip > 0;
-}
-
 /* A JSON string (common/jsonw does the escaping); NULL prints null. */
 static void
 json_str(const char *s)
@@ -289,69 +219,42 @@ plural(size_t n, const char *one, const char *many)
 	return n == 1 ? one : many;
 }
 
-/* "20 days", "5 hours", "12 minutes" (rounded down, at least "1 minute"
- * is never claimed for less: "less than a minute"). */
-static void
-span(int64_t s, char *out, size_t cap)
-{
-	int64_t v;
-	const char *unit;
-
-	if (s < 0) {
-		s = -s;
-	}
-	if (s >= 2 * 86400) {
-		v = s / 86400;
-		unit = "days";
-	} else if (s >= 2 * 3600) {
-		v = s / 3600;
-		unit = "hours";
-	} else if (s >= 120) {
-		v = s / 60;
-		unit = "minutes";
-	} else {
-		snprintf(out, cap, "less than 2 minutes");
-		return;
-	}
-	snprintf(out, cap, "%" PRId64 " %s", v, unit);
-}
-
 /* ------------------------------------------------------------ judging */
 
-static bool
-is_crl(const struct certinv_item *it)
+bool
+certs_is_crl(const struct certinv_item *it)
 {
 	return it->role == CERTINV_CRL;
 }
 
-static bool
-has_end(const struct certinv_item *it)
+bool
+certs_has_end(const struct certinv_item *it)
 {
-	return !is_crl(it) || it->not_after != 0;
+	return !certs_is_crl(it) || it->not_after != 0;
 }
 
-static enum certinv_level
-level(const struct run *r, const struct certinv_item *it)
+enum certinv_level
+certs_level(const struct certs_run *r, const struct certinv_item *it)
 {
 	return certinv_level_of(it, r->now, r->o->warn_ms / 1000,
 	    r->o->crit_ms / 1000);
 }
 
-static const char *
-status_name(const struct run *r, const struct certinv_item *it)
+const char *
+certs_status_name(const struct certs_run *r, const struct certinv_item *it)
 {
-	return it->in_bundle ? "not-judged" : certinv_level_name(level(r, it));
+	return it->in_bundle ? "not-judged" : certinv_level_name(certs_level(r, it));
 }
 
 /* "ca.old expires in 20 days", "downstream (certificate 2 of 2) expired
  * 3 days ago", "ca.old CRL is stale since 2026-...", ... */
 static void
-describe(const struct run *r, const struct certinv_item *it,
+describe(const struct certs_run *r, const struct certinv_item *it,
     enum certinv_level lv, char *out, size_t cap)
 {
 	char what[CERTINV_NAME_LEN + 48], s[48], d[40];
 
-	snprintf(what, sizeof(what), "%s%s", it->name, is_crl(it) ? " CRL"
+	snprintf(what, sizeof(what), "%s%s", it->name, certs_is_crl(it) ? " CRL"
 	    : "");
 	if (it->of > 1) {
 		append(what, sizeof(what), " (certificate %zu of %zu)",
@@ -360,15 +263,15 @@ describe(const struct run *r, const struct certinv_item *it,
 	if (lv == CERTINV_NOT_YET_VALID) {
 		parse_format_date(it->not_before, d, sizeof(d));
 		snprintf(out, cap, "%s is not valid until %s", what, d);
-	} else if (lv == CERTINV_EXPIRED && is_crl(it)) {
+	} else if (lv == CERTINV_EXPIRED && certs_is_crl(it)) {
 		parse_format_date(it->not_after, d, sizeof(d));
 		snprintf(out, cap, "%s is stale since %s", what, d);
 	} else if (lv == CERTINV_EXPIRED) {
-		span(r->now - it->not_after, s, sizeof(s));
+		certs_span(r->now - it->not_after, s, sizeof(s));
 		snprintf(out, cap, "%s expired %s ago", what, s);
 	} else {
-		span(it->not_after - r->now, s, sizeof(s));
-		snprintf(out, cap, "%s %s %s", what, is_crl(it)
+		certs_span(it->not_after - r->now, s, sizeof(s));
+		snprintf(out, cap, "%s %s %s", what, certs_is_crl(it)
 		    ? "must be replaced within" : "expires in", s);
 	}
 }
@@ -376,7 +279,7 @@ describe(const struct run *r, const struct certinv_item *it,
 /* Names the first LISTED_MAX items whose level makes them one of this
  * group (critical or warning) in the summary. */
 static void
-summarise_group(struct run *r, bool critical, size_t count)
+summarise_group(struct certs_run *r, bool critical, size_t count)
 {
 	char one[CERTINV_NAME_LEN + 160];
 	size_t named = 0;
@@ -389,7 +292,7 @@ summarise_group(struct run *r, bool critical, size_t count)
 	}
 	for (size_t i = 0; i < r->inv->count && named < count; i++) {
 		const struct certinv_item *it = &r->inv->items[i];
-		enum certinv_level lv = level(r, it);
+		enum certinv_level lv = certs_level(r, it);
 
 		if (lv == CERTINV_OK || (lv == CERTINV_WARN) == critical) {
 			continue;
@@ -410,7 +313,7 @@ summarise_group(struct run *r, bool critical, size_t count)
 }
 
 static void
-judge(struct run *r)
+judge(struct certs_run *r)
 {
 	int worst = CERTS_OK;
 
@@ -422,8 +325,8 @@ judge(struct run *r)
 			r->bundles += it->index == 1;
 			continue;
 		}
-		*(is_crl(it) ? &r->crls : &r->certs) += 1;
-		switch (level(r, it)) {
+		*(certs_is_crl(it) ? &r->crls : &r->certs) += 1;
+		switch (certs_level(r, it)) {
 		case CERTINV_OK:
 			break;
 		case CERTINV_WARN:
@@ -467,96 +370,10 @@ judge(struct run *r)
 	}
 }
 
-/* ------------------------------------------------------------ text */
-
-static void
-print_row(const struct run *r, const struct certinv_item *it, size_t wname)
-{
-	char d[40];
-	bool cut;
-
-	printf("%-*s  ", W_ROLE, certinv_role_name(it->role));
-	put_clean(it->name, 0, wname);
-	printf("  ");
-	if (it->in_bundle) {
-		printf("%zu certificates in ", it->of);
-		put_clean(it->path, 0, 0);
-		printf(" (root bundle: dates not judged; see --json)\n");
-		return;
-	}
-	cut = put_clean(it->subject, W_SUBJECT, W_SUBJECT);
-	if (has_end(it)) {
-		parse_format_date(it->not_after, d, sizeof(d));
-		printf("  %-20s  %5" PRId64, d, certinv_days_left(it, r->now));
-	} else {
-		printf("  %-20s  %5s", "(no next update)", "-");
-	}
-	printf("  %-*s  %s\n", W_STATUS, status_name(r, it),
-	    is_crl(it) ? "-" : it->fingerprint);
-
-	if (cut && !is_crl(it)) {
-		printf("%*ssubject ", W_ROLE + 2, "");
-		put_clean(it->subject, 0, 0);
-		printf("\n");
-	}
-	printf("%*s", W_ROLE + 2, "");
-	if (is_crl(it)) {
-		parse_format_date(it->not_before, d, sizeof(d));
-		printf("CRL issued by ");
-		put_clean(it->issuer, 0, 0);
-		printf(", this update %s\n", d);
-	} else {
-		parse_format_date(it->not_before, d, sizeof(d));
-		if (strcmp(it->subject, it->issuer) == 0) {
-			printf("self-issued");
-		} else {
-			printf("issued by ");
-			put_clean(it->issuer, 0, 0);
-		}
-		printf(", valid from %s%s\n", d, it->is_ca ? ", a CA" : "");
-	}
-	printf("%*sfile ", W_ROLE + 2, "");
-	put_clean(it->path, 0, 0);
-	if (it->of > 1) {
-		printf(", certificate %zu of %zu", it->index, it->of);
-	}
-	printf(" (");
-	put_clean(r->o->config, 0, 0);
-	printf(" line %u)\n", it->line);
-}
-
-static void
-print_text(const struct run *r)
-{
-	size_t wname = 4;
-
-	for (size_t i = 0; i < r->inv->count; i++) {
-		size_t n = strlen(r->inv->items[i].name);
-
-		if (n > wname) {
-			wname = n < W_NAME_MAX ? n : W_NAME_MAX;
-		}
-	}
-	if (r->inv->count > 0) {
-		printf("%-*s  %-*s  %-*s  %-20s  %5s  %-*s  %s\n", W_ROLE,
-		    "ROLE", (int)wname, "NAME", W_SUBJECT, "SUBJECT",
-		    "NOT AFTER", "DAYS", W_STATUS, "STATUS",
-		    "FINGERPRINT (SHA-256)");
-	}
-	for (size_t i = 0; i < r->inv->count; i++) {
-		const struct certinv_item *it = &r->inv->items[i];
-
-		if (!it->in_bundle || it->index == 1) {
-			print_row(r, it, wname);
-		}
-	}
-	printf("%s\n", r->summary);
-}
-
 /* ------------------------------------------------------------ JSON */
 
 static void
-json_lines(const char *key, const struct run *r, bool errors)
+json_lines(const char *key, const struct certs_run *r, bool errors)
 {
 	bool first = true;
 
@@ -577,7 +394,7 @@ json_lines(const char *key, const struct run *r, bool errors)
 }
 
 static void
-json_item(const struct run *r, const struct certinv_item *it)
+json_item(const struct certs_run *r, const struct certinv_item *it)
 {
 	printf("    {\"role\": ");
 	json_str(certinv_role_name(it->role));
@@ -591,10 +408,10 @@ json_item(const struct run *r, const struct certinv_item *it)
 	printf(", \"issuer\": ");
 	json_str(it->issuer);
 	printf(",\n     \"not_before\": ");
-	json_date(it->not_before, it->not_before != 0 || !is_crl(it));
+	json_date(it->not_before, it->not_before != 0 || !certs_is_crl(it));
 	printf(", \"not_after\": ");
-	json_date(it->not_after, has_end(it));
-	if (has_end(it)) {
+	json_date(it->not_after, certs_has_end(it));
+	if (certs_has_end(it)) {
 		printf(", \"days_left\": %" PRId64 ", \"seconds_left\": %"
 		    PRId64, certinv_days_left(it, r->now),
 		    it->not_after - r->now);
@@ -602,15 +419,15 @@ json_item(const struct run *r, const struct certinv_item *it)
 		printf(", \"days_left\": null, \"seconds_left\": null");
 	}
 	printf(", \"status\": ");
-	json_str(status_name(r, it));
+	json_str(certs_status_name(r, it));
 	printf(",\n     \"fingerprint_sha256\": ");
-	json_str(is_crl(it) ? NULL : it->fingerprint);
+	json_str(certs_is_crl(it) ? NULL : it->fingerprint);
 	printf(", \"is_ca\": %s, \"in_bundle\": %s}", it->is_ca ? "true"
 	    : "false", it->in_bundle ? "true" : "false");
 }
 
 static void
-print_json(const struct run *r)
+print_json(const struct certs_run *r)
 {
 	static const char *const status[] = {
 		[CERTS_OK] = "ok", [CERTS_WARNING] = "warning",
@@ -641,11 +458,11 @@ print_json(const struct run *r)
 /* ------------------------------------------------------------ main */
 
 static int
-run(const struct opts *o)
+run(const struct certs_opts *o)
 {
 	struct cfg_diag diag = {0};
 	struct certinv inv = {0};
-	struct run r = {0};
+	struct certs_run r = {0};
 	struct cfg *cfg;
 	int rc;
 
@@ -658,6 +475,7 @@ run(const struct opts *o)
 		fprintf(stderr, "%s\n", diag.lines[i]);
 	}
 	r.cfg_ok = cfg != NULL;
+	r.cfg = cfg;
 	if (cfg != NULL && !certinv_build(cfg, &inv)) {
 		fprintf(stderr, PROG ": out of memory\n");
 		rc = CERTS_UNKNOWN;
@@ -670,7 +488,7 @@ run(const struct opts *o)
 	if (o->json) {
 		print_json(&r);
 	} else {
-		print_text(&r);
+		certs_print_text(&r);
 	}
 	rc = r.exit_code;
 	if (fflush(stdout) != 0 || ferror(stdout)) {
@@ -687,7 +505,7 @@ out:
 int
 main(int argc, char **argv)
 {
-	struct opts o;
+	struct certs_opts o;
 	int rc;
 
 	rc = parse_args(argc, argv, &o);

@@ -163,13 +163,73 @@ def test_all_valid_400_days_is_ok(site):
     assert SUMMARY.search(r.out), r
     assert "0 warnings, 0 critical" in r.summary(), r
     # The table: a header, one row per certificate, with who issued it.
-    assert re.search(r"^ROLE\s+NAME\s+SUBJECT\s+NOT AFTER\s+DAYS\s+STATUS\s+FINGERPRINT",
-                     r.out, re.M), r
+    assert re.search(r"^ROLE\s+NAME\s+NOT AFTER\s+DAYS\s+STATUS\s+SUBJECT$", r.out, re.M), r
     rows = {m.group(1): m.group(0) for m in re.finditer(r"^([a-z-]+)\s+\S+\s.*$", r.out, re.M)}
     assert {"downstream", "device-ca", "upstream-ca"} <= set(rows), r
     assert "ok" in rows["downstream"].split()
-    assert fingerprint(site.gateway.cert) in rows["downstream"]
+    fp = fingerprint(site.gateway.cert)
+    assert re.search(r"^\s+sha256 %s\.\.\.%s " % (re.escape(fp[:23]), re.escape(fp[-8:])),
+                     r.out, re.M), r
+    assert re.search(r"^\s+issued by /O=certbridge lab/CN=certs-tool Device CA, from ",
+                     r.out, re.M), r
+    # --wide: every column whole, the whole fingerprint on the row.
+    r = site.run("--wide")
+    assert r.rc == OK, r
+    assert re.search(r"^ROLE\s+NAME\s+SUBJECT\s+NOT AFTER\s+DAYS\s+STATUS\s+FINGERPRINT",
+                     r.out, re.M), r
+    rows = {m.group(1): m.group(0) for m in re.finditer(r"^([a-z-]+)\s+\S+\s.*$", r.out, re.M)}
+    assert fp in rows["downstream"]
     assert re.search(r"^\s+issued by /O=certbridge lab/CN=certs-tool Device CA, valid from ",
+                     r.out, re.M), r
+
+
+def test_table_fits_100_columns(site, tmp_path):
+    """A serial console: long names, subjects and paths are cut, never
+    wrapped, in everything but the summary line; --wide keeps them whole."""
+    deep = site.dir / ("a-rather-long-folder-name-for-the-certificates-of-site-%s" % ("x" * 40))
+    deep.mkdir()
+    long_cn = "certs-tool Device CA with a very long common name " + "y" * 60
+    ca = mkpki.make_ca(long_cn, not_after=mkpki.rel("+400d"))
+    mkpki.write_pair(str(deep), "device-ca-long", ca)
+    site.sections["ca.a-very-long-section-name"] = {
+        "file": str(deep / "device-ca-long.pem"), "retire_after": "2031-01-01"}
+    crl = deep / "dev.crl"
+    mkpki.write_crl(str(crl), mkpki.make_crl(site.ca, next_update=mkpki.rel("+60d")))
+    site.sections["ca.dev"]["crl"] = str(crl)
+    r = site.run()
+    assert r.rc == OK, r
+    lines = r.out.splitlines()
+    assert all(len(l) <= 100 for l in lines[:-1]), \
+        "\n".join(l for l in lines if len(l) > 100)
+    assert long_cn not in r.out and "y" * 20 in r.out  # the end of the name is kept
+    r = site.run("--wide")
+    assert long_cn in r.out and str(deep) in r.out
+    assert max(len(l) for l in r.out.splitlines()[:-1]) > 100
+
+
+def test_dates_that_stop_devices(site, tmp_path):
+    """After the table, soonest first: a CA's retire_after, a CRL's
+    nextUpdate, the end of the device CA and of the gateway's chain."""
+    crl = tmp_path / "dev.crl"
+    next_update = mkpki.rel("+45d")
+    mkpki.write_crl(str(crl), mkpki.make_crl(site.ca, next_update=next_update))
+    site.sections["ca.dev"].update(crl="dev.crl", retire_after="2031-07-01")
+    r = site.run()
+    assert r.rc == OK, r
+    block = r.out.split("DATES THAT STOP DEVICES\n", 1)
+    assert len(block) == 2, r
+    stops = [l for l in block[1].splitlines() if re.match(r"^\d{4}-\d\d-\d\d  ", l)]
+    dates = [l[:10] for l in stops]
+    assert dates == sorted(dates), stops
+    text = "\n".join(stops)
+    assert re.search(r"^%s  in \d+ days\s+ca\.dev CRL nextUpdate" % next_update.strftime("%Y-%m-%d"),
+                     text, re.M), text
+    assert re.search(r"^2031-07-01  in \d+ days\s+ca\.dev retire_after: its devices are refused",
+                     text, re.M), text
+    assert re.search(r"ca\.dev certificate ends: its devices are refused", text), text
+    assert re.search(r"downstream certificate ends: devices refuse the gateway", text), text
+    # The CA's row says its retire_after too.
+    assert re.search(r"^\s+retire_after 2031-07-01 \(in \d+ days\): then its devices are refused",
                      r.out, re.M), r
 
 
@@ -427,8 +487,8 @@ def test_system_bundle_listed_not_judged(site):
     site.sections["upstream"]["ca"] = SYSTEM_BUNDLE
     r = site.run()
     assert r.rc == OK, r
-    m = re.search(r"^upstream-ca\s+upstream\s+(\d+) certificates in %s \(root bundle"
-                  % re.escape(SYSTEM_BUNDLE), r.out, re.M)
+    m = re.search(r"^upstream-ca\s+upstream\s+(\d+) certificates \(root bundle: dates not "
+                  r"judged\)\n\s+file %s$" % re.escape(SYSTEM_BUNDLE), r.out, re.M)
     assert m, r
     n = int(m.group(1))
     assert n >= 11

@@ -322,15 +322,21 @@ def dockerfile_stages(path):
         logical.append(cur.strip())
         cur = ""
     assert not cur, "%s ends inside a continued instruction" % path
-    stages = []
+    stages, global_args = [], {}
     for l in logical:
         instr, _, args = l.partition(" ")
         instr = instr.upper()
+        if instr == "ARG" and not stages:
+            # A global ARG (before the first FROM), usable in FROM lines.
+            k, _, v = args.strip().partition("=")
+            global_args[k] = v
+            continue
         if instr == "FROM":
             a = args.split()
             name = a[2] if len(a) == 3 and a[1].upper() == "AS" else None
             assert len(a) in (1, 3), "odd FROM line: %r" % l
-            stages.append({"from": a[0], "name": name, "instr": []})
+            image = re.sub(r"\$\{(\w+)\}", lambda m: global_args[m.group(1)], a[0])
+            stages.append({"from": image, "from_raw": a[0], "name": name, "instr": []})
             continue
         assert stages, "%s: %s before FROM" % (path, instr)
         stages[-1]["instr"].append((instr, args.strip()))
@@ -375,6 +381,9 @@ def test_dockerfile_builds_with_the_makefile_commands():
     build, runtime = stages
     assert build["from"] == "debian:bookworm-slim" and build["name"] == "build"
     assert runtime["from"] == "debian:bookworm-slim"
+    # Both from one base argument, which make test-container sets to an
+    # image made from the package mirror (no registry needed).
+    assert build["from_raw"] == runtime["from_raw"] == "${BASE}"
     assert run_commands(build) == BUILD_STAGE_COMMANDS
     # ... which are the Makefile's own: `make` runs build-deps then build.
     mk = (ROOT / "Makefile").read_text()
