@@ -803,7 +803,8 @@ test_syntax_errors(void **state)
 	    "{F}:7: syntax error: missing the key name before \"=\"",
 	    "{F}:8: syntax error: expected key = value or [section] (a value "
 	    "cannot continue on an indented line)",
-	    "{F}:9: syntax error: expected key = value or [section]",
+	    "{F}:9: syntax error: the section header \"[ca.legacy\" has no "
+	    "closing \"]\"; write [ca.legacy]",
 	    "{F}:13: syntax error: unexpected text after [upstream]; put each "
 	    "key on its own line",
 	    NULL);

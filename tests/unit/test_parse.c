@@ -471,6 +471,11 @@ test_hostport_bad(void **state)
 	hp_bad("[::1]8883", "unexpected text after \"]\"");
 	hp_bad("[::1:8883", "missing \"]\"");
 	hp_bad("::1:8883", "brackets");
+	/* A URL gets the address to write, not "brackets". */
+	hp_bad("mqtts://broker.example.com:8883",
+	    "a URL scheme is not part of an address: write "
+	    "\"broker.example.com:8883\"");
+	hp_bad("ssl://10.0.0.1:8883/", "write \"10.0.0.1:8883\"");
 	hp_bad(":8883", "missing the host");
 	hp_bad("host:0", "1 to 65535");
 	hp_bad("host:65536", "1 to 65535");
