@@ -56,12 +56,13 @@ testsum_line(const char *path, const struct cfg *cfg,
 		}
 	}
 	if (bundled > 0) {
-		snprintf(more, sizeof(more), " and %zu in root bundles", bundled);
+		snprintf(more, sizeof(more), "; and %zu in root bundles (dates "
+		    "not judged)", bundled);
 	}
-	snprintf(out, cap, "%s: configuration OK: %zu %s%s, %zu %s%s, %zu %s, "
-	    "%zu %s", path, certs, testsum_plural(certs, "certificate",
-	    "certificates"), more, cfg->ca_count, testsum_plural(cfg->ca_count,
+	snprintf(out, cap, "%s: configuration OK: %zu %s, %zu %s%s, %zu %s, "
+	    "%zu %s%s", path, certs, testsum_plural(certs, "certificate",
+	    "certificates"), cfg->ca_count, testsum_plural(cfg->ca_count,
 	    "CA", "CAs"), when, errors, testsum_plural(errors, "error",
 	    "errors"), warnings, testsum_plural(warnings, "warning",
-	    "warnings"));
+	    "warnings"), more);
 }

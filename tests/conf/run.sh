@@ -80,6 +80,15 @@ for f in tests/conf/good/*.ini; do
 		fail "$f" "standard error differs from $exp"
 		sed 's/^/    /' "$tmp/diff"
 	fi
+	# The verdict line on standard output (docs/install.md, "The command
+	# line"): what was checked, in words, with as many warnings as
+	# standard error has lines.
+	warns=$(wc -l <"$tmp/err")
+	if [ "$warns" -eq 1 ]; then w="1 warning"; else w="$warns warnings"; fi
+	if ! tail -n 1 "$tmp/out" | grep -Eq "^$f: configuration OK: [0-9]+ certificates?, [0-9]+ CAs?( \(nearest expiry [0-9]{4}-[0-9]{2}-[0-9]{2}\))?, 0 errors, $w(; and [0-9]+ in root bundles \(dates not judged\))?\$"; then
+		fail "$f" "no summary line with 0 errors, $w on standard output"
+		sed 's/^/    /' "$tmp/out"
+	fi
 done
 
 for f in tests/conf/bad/*.ini; do
@@ -98,6 +107,10 @@ for f in tests/conf/bad/*.ini; do
 	if ! diff -u "$exp" "$tmp/err" >"$tmp/diff"; then
 		fail "$f" "standard error differs from $exp"
 		sed 's/^/    /' "$tmp/diff"
+	fi
+	if ! tail -n 1 "$tmp/out" | grep -Eq "^$f: configuration NOT valid: [1-9][0-9]* errors?, [0-9]+ warnings?; certbridge would not start with it \(exit 1\)\$"; then
+		fail "$f" "no NOT valid summary line on standard output"
+		sed 's/^/    /' "$tmp/out"
 	fi
 done
 

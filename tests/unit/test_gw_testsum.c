@@ -44,9 +44,9 @@ test_counts_and_nearest_expiry(void **state)
 	item(&items[3], CERTINV_CRL, 1803859200 - 30 * DAY, false);
 	item(&items[4], CERTINV_UPSTREAM_CA, 1803859200 - 300 * DAY, true);
 	testsum_line("gw.ini", &cfg, &inv, 0, 1, line, sizeof(line));
-	assert_string_equal(line, "gw.ini: configuration OK: 3 certificates "
-	    "and 1 in root bundles, 2 CAs (nearest expiry 2027-03-01), "
-	    "0 errors, 1 warning");
+	assert_string_equal(line, "gw.ini: configuration OK: 3 certificates, "
+	    "2 CAs (nearest expiry 2027-03-01), 0 errors, 1 warning; and 1 in "
+	    "root bundles (dates not judged)");
 }
 
 static void
