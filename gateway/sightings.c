@@ -18,12 +18,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "sightfile.h"
 #include "sightings.h"
 #include "util.h"
 
-#define SIGHTINGS_HEADER "# certbridge device sightings v1: " \
-	"ca<TAB>device<TAB>first<TAB>last (epoch seconds, UTC)\n"
-#define SIGHTINGS_LINE_MAX 1024
 
 struct sightings_ca {
 	char *name;
@@ -284,41 +282,6 @@ sightings_dirty(const struct sightings *s)
 	return s->dirty;
 }
 
-static void
-sightings_escape(FILE *f, const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p <= ' ' || *p >= 0x7f || *p == '%') {
-			fprintf(f, "%%%02X", *p);
-		} else {
-			fputc(*p, f);
-		}
-	}
-}
-
-static bool
-sightings_unescape(char *s)
-{
-	char *w = s;
-
-	for (char *r = s; *r; r++) {
-		if (*r == '%') {
-			unsigned v;
-
-			if (sscanf(r + 1, "%2X", &v) != 1 || v == 0
-			    || r[1] == '\0' || r[2] == '\0') {
-				return false;
-			}
-			*w++ = (char)v;
-			r += 2;
-		} else {
-			*w++ = *r;
-		}
-	}
-	*w = '\0';
-	return w != s;
-}
-
 bool
 sightings_save(const struct sightings *s, const char *path, char *why,
     size_t why_len)
@@ -337,13 +300,11 @@ sightings_save(const struct sightings *s, const char *path, char *why,
 		}
 		return false;
 	}
-	fputs(SIGHTINGS_HEADER, f);
+	fputs(SIGHTFILE_HEADER, f);
 	for (size_t i = 0; i < s->nbuckets; i++) {
 		for (struct sightings_entry *e = s->buckets[i]; e != NULL;
 		    e = e->next) {
-			fprintf(f, "%s\t", e->ca->name);
-			sightings_escape(f, e->device);
-			fprintf(f, "\t%" PRId64 "\t%" PRId64 "\n", e->first,
+			sightfile_write(f, e->ca->name, e->device, e->first,
 			    e->last);
 		}
 	}
@@ -367,48 +328,20 @@ sightings_save(const struct sightings *s, const char *path, char *why,
 	return true;
 }
 
+static void
+sightings_load_one(void *arg, const struct sightfile_rec *rec)
+{
+	sightings_put(arg, rec->ca, rec->device, rec->first, rec->last);
+}
+
 bool
 sightings_load(struct sightings *s, const char *path, size_t *skipped,
     char *why, size_t why_len)
 {
-	char line[SIGHTINGS_LINE_MAX];
-	FILE *f;
-
-	*skipped = 0;
-	f = fopen(path, "r");
-	if (f == NULL) {
-		if (errno == ENOENT) {
-			return true;
-		}
-		snprintf(why, why_len, "cannot read \"%s\": %s", path,
-		    strerror(errno));
+	if (!sightfile_read(path, sightings_load_one, s, skipped, NULL, why,
+	    why_len)) {
 		return false;
 	}
-	while (fgets(line, sizeof(line), f) != NULL) {
-		char *ca, *dev, *first, *last, *end1, *end2, *save = NULL;
-		long long a, b;
-
-		if (line[0] == '#' || line[0] == '\n') {
-			continue;
-		}
-		ca = strtok_r(line, "\t\n", &save);
-		dev = strtok_r(NULL, "\t\n", &save);
-		first = strtok_r(NULL, "\t\n", &save);
-		last = strtok_r(NULL, "\t\n", &save);
-		if (ca == NULL || dev == NULL || first == NULL || last == NULL
-		    || !sightings_unescape(dev)) {
-			(*skipped)++;
-			continue;
-		}
-		a = strtoll(first, &end1, 10);
-		b = strtoll(last, &end2, 10);
-		if (*end1 != '\0' || *end2 != '\0' || a <= 0 || b < a) {
-			(*skipped)++;
-			continue;
-		}
-		sightings_put(s, ca, dev, a, b);
-	}
-	fclose(f);
 	s->dirty = false;
 	return true;
 }

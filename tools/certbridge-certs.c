@@ -4,6 +4,9 @@
  * people or JSON for scripts.
  *
  *   certbridge-certs -c FILE [--warn 30d] [--crit 7d] [--wide] [--json]
+ *   certbridge-certs -c FILE --what-if 'retire NAME' [--json]
+ *       (tools/certs_whatif.c: 0 no device would be refused, 1 some
+ *       would, 3 the question cannot be answered)
  *
  * Exit codes follow the monitoring-plugin convention, highest wins:
  *   0 OK, 1 WARNING (a certificate or CRL ends within --warn),
@@ -40,7 +43,7 @@ enum certs_exit {
 };
 
 #define USAGE_LINE "usage: " PROG " -c FILE [--warn 30d] [--crit 7d] [--wide] " \
-    "[--json]\n"
+    "[--json]\n       " PROG " -c FILE --what-if 'retire NAME' [--json]\n"
 
 /* A usage error: the synopsis only, on stderr, and exit 3 (UNKNOWN). */
 static int
@@ -65,6 +68,13 @@ usage(FILE *out)
 	    "7d)\n"
 	    "  --wide             every column whole (the table fits 100 "
 	    "columns without it)\n"
+	    "  --what-if 'retire NAME'\n"
+	    "                     which devices would be refused if [ca.NAME] "
+	    "were retired\n"
+	    "                     now, from [gateway] state_file (also "
+	    "retire:NAME, remove NAME;\n"
+	    "                     repeatable); exit 0 none, 1 some, 3 cannot "
+	    "tell\n"
 	    "  --json             one JSON object instead of the table\n"
 	    "Exit: 0 ok, 1 warning, 2 critical (also expired or not yet "
 	    "valid),\n      3 unknown (usage, configuration or file "
@@ -102,10 +112,9 @@ parse_args(int argc, char **argv, struct certs_opts *o)
 	const char *v;
 	bool missing = false;
 
-	o->config = NULL;
+	memset(o, 0, sizeof(*o));
 	o->warn_ms = CERTTIME_WARN_DAYS * DAY_MS;
 	o->crit_ms = CERTTIME_CRIT_DAYS * DAY_MS;
-	o->json = false;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
@@ -116,6 +125,20 @@ parse_args(int argc, char **argv, struct certs_opts *o)
 		if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
 			printf(PROG " %s\n", CERTBRIDGE_VERSION);
 			return 1;
+		}
+		missing = false;
+		if ((v = opt_value(argc, argv, &i, "--what-if", &missing))
+		    != NULL) {
+			if (!certs_whatif_add(o, v, why, sizeof(why))) {
+				fprintf(stderr, PROG ": %s\n", why);
+				return usage_error();
+			}
+			continue;
+		}
+		if (missing) {
+			fprintf(stderr, PROG ": --what-if needs a value, as in "
+			    "--what-if 'retire NAME'\n");
+			return usage_error();
 		}
 		if (strcmp(a, "--wide") == 0) {
 			o->wide = true;
@@ -476,6 +499,12 @@ run(const struct certs_opts *o)
 	}
 	r.cfg_ok = cfg != NULL;
 	r.cfg = cfg;
+	if (o->what_if_count > 0) {
+		/* A question about devices, not an inventory: the errors of
+		 * the configuration above make it unanswerable. */
+		rc = cfg != NULL ? certs_whatif_run(&r) : CERTS_UNKNOWN;
+		goto out;
+	}
 	if (cfg != NULL && !certinv_build(cfg, &inv)) {
 		fprintf(stderr, PROG ": out of memory\n");
 		rc = CERTS_UNKNOWN;

@@ -15,12 +15,17 @@
 #define DAY_MS (CERTTIME_DAY_S * 1000LL)
 #define LISTED_MAX 3    /* problems named in the summary line */
 
+#define CERTS_WHATIF_MAX 8
+
 struct certs_opts {
 	const char *config;
 	int64_t warn_ms;
 	int64_t crit_ms;
 	bool json;
 	bool wide;          /* every column and every detail, however wide */
+	/* --what-if "retire NAME": the CAs to imagine retired. */
+	const char *what_if[CERTS_WHATIF_MAX];
+	size_t what_if_count;
 };
 
 /* What the run found, judged once and shared by both output forms. */
@@ -57,5 +62,15 @@ void certs_span(int64_t s, char *out, size_t cap);
 /* The table, then the dates that stop devices, then the summary line:
  * within 100 columns, or everything with opts wide. */
 void certs_print_text(const struct certs_run *r);
+
+/* Parses one --what-if value ("retire NAME", "retire:NAME", "remove ...");
+ * false with why filled for anything else. */
+bool certs_whatif_add(struct certs_opts *o, const char *spec, char *why,
+    size_t why_len);
+/* Answers the --what-if questions of r->o from the state file of r->cfg
+ * (not NULL), as text or JSON. Returns the exit code: 0 no device would be
+ * refused, 1 some would, 3 the question cannot be answered (no such CA,
+ * no state file), said on stderr. */
+int certs_whatif_run(const struct certs_run *r);
 
 #endif

@@ -1,0 +1,128 @@
+/*
+ * sightfile.c - the device sightings file (see sightfile.h).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sightfile.h"
+
+static void
+sightfile_escape(FILE *f, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p <= ' ' || *p >= 0x7f || *p == '%') {
+			fprintf(f, "%%%02X", *p);
+		} else {
+			fputc(*p, f);
+		}
+	}
+}
+
+static int
+sightfile_hex(char c)
+{
+	if (c >= '0' && c <= '9') {
+		return c - '0';
+	}
+	if (c >= 'A' && c <= 'F') {
+		return c - 'A' + 10;
+	}
+	if (c >= 'a' && c <= 'f') {
+		return c - 'a' + 10;
+	}
+	return -1;
+}
+
+/* In place; false for a bad escape, an escaped NUL or an empty result. */
+static bool
+sightfile_unescape(char *s)
+{
+	char *w = s;
+
+	for (char *r = s; *r; r++) {
+		if (*r == '%') {
+			int hi = sightfile_hex(r[1]);
+			int lo = hi < 0 ? -1 : sightfile_hex(r[2]);
+
+			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+				return false;
+			}
+			*w++ = (char)(hi << 4 | lo);
+			r += 2;
+		} else {
+			*w++ = *r;
+		}
+	}
+	*w = '\0';
+	return w != s;
+}
+
+void
+sightfile_write(FILE *f, const char *ca, const char *device, int64_t first,
+    int64_t last)
+{
+	fprintf(f, "%s\t", ca);
+	sightfile_escape(f, device);
+	fprintf(f, "\t%" PRId64 "\t%" PRId64 "\n", first, last);
+}
+
+bool
+sightfile_read(const char *path,
+    void (*each)(void *arg, const struct sightfile_rec *rec), void *arg,
+    size_t *skipped, bool *missing, char *why, size_t why_len)
+{
+	char line[SIGHTFILE_LINE_MAX];
+	FILE *f;
+
+	*skipped = 0;
+	if (missing != NULL) {
+		*missing = false;
+	}
+	f = fopen(path, "r");
+	if (f == NULL) {
+		if (errno == ENOENT) {
+			if (missing != NULL) {
+				*missing = true;
+			}
+			return true;
+		}
+		snprintf(why, why_len, "cannot read \"%s\": %s", path,
+		    strerror(errno));
+		return false;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char *ca, *dev, *first, *last, *end1, *end2, *save = NULL;
+		struct sightfile_rec rec;
+		long long a, b;
+
+		if (line[0] == '#' || line[0] == '\n') {
+			continue;
+		}
+		ca = strtok_r(line, "\t\n", &save);
+		dev = strtok_r(NULL, "\t\n", &save);
+		first = strtok_r(NULL, "\t\n", &save);
+		last = strtok_r(NULL, "\t\n", &save);
+		if (ca == NULL || dev == NULL || first == NULL || last == NULL
+		    || !sightfile_unescape(dev)) {
+			(*skipped)++;
+			continue;
+		}
+		errno = 0;
+		a = strtoll(first, &end1, 10);
+		b = strtoll(last, &end2, 10);
+		if (errno != 0 || *end1 != '\0' || *end2 != '\0' || a <= 0
+		    || b < a) {
+			(*skipped)++;
+			continue;
+		}
+		rec.ca = ca;
+		rec.device = dev;
+		rec.first = a;
+		rec.last = b;
+		each(arg, &rec);
+	}
+	fclose(f);
+	return true;
+}
