@@ -61,11 +61,51 @@ sightfile_unescape(char *s)
 
 void
 sightfile_write(FILE *f, const char *ca, const char *device, int64_t first,
-    int64_t last)
+    int64_t last, const char *serial)
 {
 	fprintf(f, "%s\t", ca);
 	sightfile_escape(f, device);
-	fprintf(f, "\t%" PRId64 "\t%" PRId64 "\n", first, last);
+	fprintf(f, "\t%" PRId64 "\t%" PRId64, first, last);
+	if (serial != NULL && serial[0] != '\0') {
+		fprintf(f, "\t%s", serial);
+	}
+	fputc('\n', f);
+}
+
+void
+sightfile_serial_hex(const uint8_t *serial, size_t len,
+    char out[SIGHTFILE_SERIAL_HEX])
+{
+	static const char digits[] = "0123456789ABCDEF";
+
+	out[0] = '\0';
+	if (len == 0 || len > SIGHTFILE_SERIAL_MAX) {
+		return;
+	}
+	for (size_t i = 0; i < len; i++) {
+		out[2 * i] = digits[serial[i] >> 4];
+		out[2 * i + 1] = digits[serial[i] & 0xf];
+	}
+	out[2 * len] = '\0';
+}
+
+/* A recorded serial: an even number of uppercase hex digits, not too
+ * many. */
+static bool
+sightfile_serial_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n % 2 != 0 || n > 2 * SIGHTFILE_SERIAL_MAX) {
+		return false;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'A'
+		    && s[i] <= 'F'))) {
+			return false;
+		}
+	}
+	return true;
 }
 
 bool
@@ -93,7 +133,8 @@ sightfile_read(const char *path,
 		return false;
 	}
 	while (fgets(line, sizeof(line), f) != NULL) {
-		char *ca, *dev, *first, *last, *end1, *end2, *save = NULL;
+		char *ca, *dev, *first, *last, *serial, *end1, *end2;
+		char *save = NULL;
 		struct sightfile_rec rec;
 		long long a, b;
 
@@ -104,8 +145,10 @@ sightfile_read(const char *path,
 		dev = strtok_r(NULL, "\t\n", &save);
 		first = strtok_r(NULL, "\t\n", &save);
 		last = strtok_r(NULL, "\t\n", &save);
+		serial = strtok_r(NULL, "\t\n", &save);
 		if (ca == NULL || dev == NULL || first == NULL || last == NULL
-		    || !sightfile_unescape(dev)) {
+		    || !sightfile_unescape(dev) || (serial != NULL
+		    && !sightfile_serial_ok(serial))) {
 			(*skipped)++;
 			continue;
 		}
@@ -121,6 +164,7 @@ sightfile_read(const char *path,
 		rec.device = dev;
 		rec.first = a;
 		rec.last = b;
+		rec.serial = serial != NULL ? serial : "";
 		each(arg, &rec);
 	}
 	fclose(f);

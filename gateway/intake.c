@@ -14,6 +14,7 @@
 #include <wolfssl/wolfcrypt/sha256.h>
 
 #include "admit.h"
+#include "certfacts.h"
 #include "clock.h"
 #include "devcert.h"
 #include "gen.h"
@@ -21,6 +22,7 @@
 #include "mqttpolicy.h"
 #include "parse.h"
 #include "session_int.h"
+#include "sightfile.h"
 #include "sightings.h"
 #include "tlsctx.h"
 
@@ -111,7 +113,18 @@ intake_note_sighting(struct session *s)
 	 * file) as the text shown in logs, never cut at a NUL. */
 	judge_identity_display(&v->id, device, sizeof(device));
 	if (device[0] != '\0') {
-		sightings_note(seen, ca, device, clock_wall_s());
+		char serial[SIGHTFILE_SERIAL_HEX] = "";
+		struct certfacts leaf;
+		char why[CERTFACTS_WHY_LEN];
+
+		/* Kept for certbridge-certs --what-if 'crl:...': which
+		 * devices a new CRL would cut off. */
+		if (v->chain.count > 0 && certfacts_parse(v->chain.der,
+		    v->chain.len[0], &leaf, why)) {
+			sightfile_serial_hex(leaf.serial.ptr, leaf.serial.len,
+			    serial);
+		}
+		sightings_note(seen, ca, device, serial, clock_wall_s());
 	}
 	if (v->j.grace != JUDGE_GRACE_NONE) {
 		sightings_count_grace(seen, ca,

@@ -34,6 +34,8 @@ struct sightings_entry {
 	char *device;
 	int64_t first;
 	int64_t last;
+	/* The serial of the certificate last seen ("" unknown). */
+	char serial[SIGHTFILE_SERIAL_HEX];
 	struct sightings_entry *next;
 };
 
@@ -156,7 +158,7 @@ sightings_grow(struct sightings *s)
 /* Records a sighting spanning [first, last]; merges with what is known. */
 static void
 sightings_put(struct sightings *s, const char *ca_name, const char *device,
-    int64_t first, int64_t last)
+    const char *serial, int64_t first, int64_t last)
 {
 	struct sightings_ca *ca = sightings_ca(s, ca_name, true);
 	struct sightings_entry *e;
@@ -170,6 +172,11 @@ sightings_put(struct sightings *s, const char *ca_name, const char *device,
 		if (e->ca == ca && strcmp(e->device, device) == 0) {
 			if (first < e->first) {
 				e->first = first;
+			}
+			if (last >= e->last && serial != NULL
+			    && serial[0] != '\0') {
+				snprintf(e->serial, sizeof(e->serial), "%s",
+				    serial);
 			}
 			if (last > e->last) {
 				e->last = last;
@@ -186,6 +193,8 @@ sightings_put(struct sightings *s, const char *ca_name, const char *device,
 	e->ca = ca;
 	e->first = first;
 	e->last = last;
+	snprintf(e->serial, sizeof(e->serial), "%s", serial != NULL ? serial
+	    : "");
 	e->next = s->buckets[at];
 	s->buckets[at] = e;
 	s->count++;
@@ -197,9 +206,9 @@ sightings_put(struct sightings *s, const char *ca_name, const char *device,
 
 void
 sightings_note(struct sightings *s, const char *ca, const char *device,
-    int64_t now)
+    const char *serial, int64_t now)
 {
-	sightings_put(s, ca, device, now, now);
+	sightings_put(s, ca, device, serial, now, now);
 }
 
 void
@@ -305,7 +314,7 @@ sightings_save(const struct sightings *s, const char *path, char *why,
 		for (struct sightings_entry *e = s->buckets[i]; e != NULL;
 		    e = e->next) {
 			sightfile_write(f, e->ca->name, e->device, e->first,
-			    e->last);
+			    e->last, e->serial);
 		}
 	}
 	/* The rename publishes the file only once it is complete on disk,
@@ -331,7 +340,8 @@ sightings_save(const struct sightings *s, const char *path, char *why,
 static void
 sightings_load_one(void *arg, const struct sightfile_rec *rec)
 {
-	sightings_put(arg, rec->ca, rec->device, rec->first, rec->last);
+	sightings_put(arg, rec->ca, rec->device, rec->serial, rec->first,
+	    rec->last);
 }
 
 bool

@@ -44,9 +44,10 @@ bool sightings_load(struct sightings *s, const char *path, size_t *skipped,
 bool sightings_save(const struct sightings *s, const char *path, char *why,
     size_t why_len);
 
-/* Notes an admission at time now (epoch seconds). */
+/* Notes an admission at time now (epoch seconds) of a certificate with
+ * serial (hex as common/sightfile.h writes it; NULL or "" unknown). */
 void sightings_note(struct sightings *s, const char *ca, const char *device,
-    int64_t now);
+    const char *serial, int64_t now);
 void sightings_count_grace(struct sightings *s, const char *ca, bool expired);
 /* Counts one device admitted by ca (its certbridge_device_auth_total). */
 void sightings_count_admission(struct sightings *s, const char *ca);

@@ -69,12 +69,14 @@ usage(FILE *out)
 	    "  --wide             every column whole (the table fits 100 "
 	    "columns without it)\n"
 	    "  --what-if 'retire NAME'\n"
+	    "  --what-if 'crl:NAME=FILE'\n"
 	    "                     which devices would be refused if [ca.NAME] "
 	    "were retired\n"
-	    "                     now, from [gateway] state_file (also "
-	    "retire:NAME, remove NAME;\n"
-	    "                     repeatable); exit 0 none, 1 some, 3 cannot "
-	    "tell\n"
+	    "                     now, or its CRL were FILE, from [gateway] "
+	    "state_file (also\n"
+	    "                     retire:NAME, remove NAME; repeatable); exit 0 "
+	    "none, 1 some,\n"
+	    "                     3 cannot tell\n"
 	    "  --json             one JSON object instead of the table\n"
 	    "Exit: 0 ok, 1 warning, 2 critical (also expired or not yet "
 	    "valid),\n      3 unknown (usage, configuration or file "
@@ -499,7 +501,7 @@ run(const struct certs_opts *o)
 	}
 	r.cfg_ok = cfg != NULL;
 	r.cfg = cfg;
-	if (o->what_if_count > 0) {
+	if (o->what_if_count > 0 || o->what_if_crl_count > 0) {
 		/* A question about devices, not an inventory: the errors of
 		 * the configuration above make it unanswerable. */
 		rc = cfg != NULL ? certs_whatif_run(&r) : CERTS_UNKNOWN;

@@ -26,6 +26,12 @@ struct certs_opts {
 	/* --what-if "retire NAME": the CAs to imagine retired. */
 	const char *what_if[CERTS_WHATIF_MAX];
 	size_t what_if_count;
+	/* --what-if "crl:NAME=FILE": CRLs to imagine applied. */
+	struct {
+		const char *ca;
+		const char *file;
+	} what_if_crl[CERTS_WHATIF_MAX];
+	size_t what_if_crl_count;
 };
 
 /* What the run found, judged once and shared by both output forms. */
@@ -63,8 +69,9 @@ void certs_span(int64_t s, char *out, size_t cap);
  * within 100 columns, or everything with opts wide. */
 void certs_print_text(const struct certs_run *r);
 
-/* Parses one --what-if value ("retire NAME", "retire:NAME", "remove ...");
- * false with why filled for anything else. */
+/* Parses one --what-if value ("retire NAME", "retire:NAME", "remove ...",
+ * "crl:NAME=FILE"); false with why filled for anything else. spec must
+ * outlive the options (an argv string). */
 bool certs_whatif_add(struct certs_opts *o, const char *spec, char *why,
     size_t why_len);
 /* Answers the --what-if questions of r->o from the state file of r->cfg

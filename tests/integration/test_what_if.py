@@ -43,9 +43,9 @@ def test_after_a_real_gateway_ran(broker, make_gateway, pki, tmp_path):
 
     rc, out, err = what_if(g.conf_path, "retire old")
     assert rc == 1, (out, err)
-    assert "1 device would be refused (reason=retired-ca):" in out, out
-    assert re.search(r"^  dev-old-1\s+last seen \d{4}-\d\d-\d\dT[\d:]+Z \(.* ago\) with ca\.old$",
-                     out, re.M), out
+    assert "1 device would be refused:" in out, out
+    assert re.search(r"^  dev-old-1\s+last seen \d{4}-\d\d-\d\dT[\d:]+Z \(.* ago\) with ca\.old: "
+                     r"reason=retired-ca$", out, re.M), out
     assert "dev-new-1" not in out
 
     rc, out, err = what_if(g.conf_path, "retire:new", json_out=True)
@@ -58,6 +58,50 @@ def test_after_a_real_gateway_ran(broker, make_gateway, pki, tmp_path):
     # Both retired: both devices; "ca.NAME" as the section is written.
     rc, out, _ = what_if(g.conf_path, "retire ca.old", "retire new")
     assert rc == 1 and "2 devices would be refused" in out, out
+
+
+def test_crl_after_a_real_gateway_ran(broker, make_gateway, pki, tmp_path):
+    """The gateway records each device's serial; a new CRL of the old CA
+    that lists dev-old-1's certificate would refuse it (reason=revoked),
+    and no one else. A CRL not signed by the CA, or of another CA, cannot
+    answer."""
+    state = tmp_path / "devices.state"
+    g = make_gateway(broker.port, {"gateway": {"state_file": str(state)}})
+    for name in ("dev-old-1", "dev-new-1"):
+        ss = mqtt_device(g.port, pki.device(name))
+        ss.close()
+        g.wait_event("device-admitted", device=name)
+    assert g.stop() == 0
+    old_cert = cbtest.mkpki.load_cert(pki("dev-old-1.pem"))
+    serial = "%X" % old_cert.serial_number
+    if len(serial) % 2:
+        serial = "0" + serial
+    line = [l for l in state.read_text().splitlines() if "\tdev-old-1\t" in l]
+    assert line and line[0].split("\t")[4].lstrip("0") == serial.lstrip("0"), state.read_text()
+
+    ca_old = cbtest.mkpki.load_pair(pki("ca-old"))
+    crl = tmp_path / "old.crl"
+    cbtest.mkpki.write_crl(str(crl), cbtest.mkpki.make_crl(ca_old, revoked=[old_cert]))
+    rc, out, err = what_if(g.conf_path, "crl:old=%s" % crl)
+    assert rc == 1, (out, err)
+    assert "1 device would be refused:" in out, out
+    assert re.search(r"^  dev-old-1\s+last seen .* with ca\.old: reason=revoked$", out, re.M), out
+    rc, out, err = what_if(g.conf_path, "crl:old=%s" % crl, json_out=True)
+    doc = json.loads(out)
+    assert [(d["device"], d["reason"]) for d in doc["refused"]] == [("dev-old-1", "revoked")]
+    assert doc["crl"][0]["revoked_serials"] == 1 and doc["unknown_count"] == 0
+
+    # A CRL that revokes nobody we know: exit 0.
+    empty = tmp_path / "empty.crl"
+    cbtest.mkpki.write_crl(str(empty), cbtest.mkpki.make_crl(ca_old), der=True)
+    rc, out, _ = what_if(g.conf_path, "crl:ca.old=%s" % empty)
+    assert rc == 0 and "no device would be refused" in out, out
+    # The old CA's CRL given for the new CA: not signed by it.
+    rc, out, err = what_if(g.conf_path, "crl:new=%s" % crl)
+    assert rc == 3 and "is not a CRL signed by a CA of" in err, err
+    # Retired and revoked at once: retired wins (no CRL needed for it).
+    rc, out, _ = what_if(g.conf_path, "retire old", "crl:old=%s" % crl)
+    assert rc == 1 and "reason=retired-ca" in out and "reason=revoked" not in out, out
 
 
 def write_state(path, lines):
@@ -142,6 +186,38 @@ def test_questions_that_cannot_be_answered_exit_3(site, args, fragment):
                        timeout=t(60))
     assert p.returncode == 3, p
     assert fragment in p.stderr, p.stderr
+
+
+def test_crl_for_devices_seen_before_serials_were_kept(site, pki, tmp_path):
+    """Lines of an older state file carry no serial: such devices cannot
+    be told, and are counted as such rather than called safe."""
+    conf, state = site
+    now = int(time.time())
+    write_state(state, [
+        "old\tdev-x\t%d\t%d" % (now - 100, now - 50),
+        "old\tdev-y\t%d\t%d\t0A" % (now - 100, now - 40),
+    ])
+    crl = tmp_path / "old.crl"
+    ca_old = cbtest.mkpki.load_pair(pki("ca-old"))
+    cbtest.mkpki.write_crl(str(crl), cbtest.mkpki.make_crl(ca_old, revoked=[0x0A]))
+    rc, out, _ = what_if(conf, "crl:old=%s" % crl)
+    assert rc == 1, out
+    assert re.search(r"^  dev-y\s+.*reason=revoked$", out, re.M), out
+    assert "1 device of the CRL's CA cannot be told" in out, out
+
+
+@pytest.mark.parametrize("spec,fragment", [
+    ("crl:old", "expected \"crl:NAME=FILE\""),
+    ("crl:=x.crl", "expected \"crl:NAME=FILE\""),
+    ("crl:nope=x.crl", "has no [ca.nope]"),
+    ("crl:old=/nonexistent.crl", "nonexistent.crl"),
+])
+def test_crl_questions_that_cannot_be_answered(site, spec, fragment):
+    conf, state = site
+    write_state(state, [])
+    rc, out, err = what_if(conf, spec)
+    assert rc == 3, (out, err)
+    assert fragment in err, err
 
 
 def test_no_state_file_set_or_written(site):
