@@ -31,15 +31,21 @@ def what_if(conf, *specs, json_out=False):
     return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
 
 
-def test_after_a_real_gateway_ran(broker, make_gateway, pki, tmp_path):
-    state = tmp_path / "devices.state"
+def ran_with_two_devices(broker, make_gateway, pki, state):
+    """A gateway that admitted dev-old-1 (CA old) and dev-new-1 (CA new),
+    stopped: its state file is written on the way out."""
     g = make_gateway(broker.port, {"gateway": {"state_file": str(state)}})
     for name in ("dev-old-1", "dev-new-1"):
         ss = mqtt_device(g.port, pki.device(name))
         ss.close()
         g.wait_event("device-admitted", device=name)
-    assert g.stop() == 0  # writes the state file on the way out
+    assert g.stop() == 0
     assert state.is_file()
+    return g
+
+
+def test_after_a_real_gateway_ran(broker, make_gateway, pki, tmp_path):
+    g = ran_with_two_devices(broker, make_gateway, pki, tmp_path / "devices.state")
 
     rc, out, err = what_if(g.conf_path, "retire old")
     assert rc == 1, (out, err)
@@ -66,12 +72,7 @@ def test_crl_after_a_real_gateway_ran(broker, make_gateway, pki, tmp_path):
     and no one else. A CRL not signed by the CA, or of another CA, cannot
     answer."""
     state = tmp_path / "devices.state"
-    g = make_gateway(broker.port, {"gateway": {"state_file": str(state)}})
-    for name in ("dev-old-1", "dev-new-1"):
-        ss = mqtt_device(g.port, pki.device(name))
-        ss.close()
-        g.wait_event("device-admitted", device=name)
-    assert g.stop() == 0
+    g = ran_with_two_devices(broker, make_gateway, pki, state)
     old_cert = cbtest.mkpki.load_cert(pki("dev-old-1.pem"))
     serial = "%X" % old_cert.serial_number
     if len(serial) % 2:
