@@ -1023,7 +1023,10 @@ def _read_state(path):
         if not line or line.startswith("#"):
             continue
         f = line.split("\t")
-        assert len(f) == 4, "bad line %r" % line
+        # ca, device, first, last, and the serial of the device's last
+        # certificate (common/sightfile.h), as a CRL lists it.
+        assert len(f) == 5 and re.fullmatch(r"([0-9A-F]{2}){1,32}", f[4]), \
+            "bad line %r" % line
         key = (f[0], f[1])
         assert key not in rows, "device listed twice: %r" % line
         rows[key] = (int(f[2]), int(f[3]))
