@@ -277,6 +277,20 @@ certinv_add_all(const struct cfg *cfg, struct certinv *inv)
 
 	ok = certinv_add_file(inv, cfg, CERTINV_DOWNSTREAM, "downstream",
 	    "cert", &cfg->downstream.cert);
+	/* Each SNI chain is shown to devices too: named "sni:HOST". */
+	for (size_t i = 0; ok && i < cfg->downstream.sni_count; i++) {
+		const struct cfg_sni *e = &cfg->downstream.sni[i];
+		char name[CERTINV_NAME_LEN], key[300];
+		struct certinv_src src = { CERTINV_DOWNSTREAM, name,
+		    "downstream", key, e->cert.path, e->cert.line, false };
+
+		if (e->cert.path == NULL) {
+			continue;
+		}
+		snprintf(name, sizeof(name), "sni:%s", e->host);
+		snprintf(key, sizeof(key), "sni_cert.%s", e->host);
+		ok = certinv_add_certs(inv, &src, cfg->path);
+	}
 	for (size_t i = 0; ok && i < cfg->ca_count; i++) {
 		const struct cfg_ca *ca = &cfg->cas[i];
 

@@ -566,6 +566,10 @@ on_key(void *user, const char *section, const char *name,
 		st = &ld->ca_state[s - CFG_FIXED_SECS];
 		(void)snprintf(secname, sizeof(secname), "ca.%s", ca->name);
 	}
+	if (sec == CFG_SEC_DOWNSTREAM && cfg_sni_is_key(name)) {
+		cfg_sni_key(ld, name, value, line);
+		return 1;
+	}
 	k = cfg_key_find(sec, name);
 	if (k < 0) {
 		cfg_key_unknown(ld, sec, secname, name, line);
@@ -665,6 +669,7 @@ cfg_free(struct cfg *cfg)
 		cfg_key_free(CFG_SEC_CA, &cfg->cas[i]);
 	}
 	free(cfg->cas);
+	cfg_sni_free(cfg);
 	free(cfg);
 }
 

@@ -89,6 +89,14 @@ struct cfg_file {
 	unsigned line;
 };
 
+/* [downstream] sni_cert.HOST and sni_key.HOST (docs/configuration.md):
+ * the chain and key a device that asks for HOST by SNI is shown. */
+struct cfg_sni {
+	char *host;            /* lower case, as matched */
+	struct cfg_file cert;  /* path NULL when the key was not given */
+	struct cfg_file key;
+};
+
 struct cfg_ca {
 	char *name;            /* NAME of [ca.NAME] */
 	unsigned line;         /* line of the section header */
@@ -144,6 +152,8 @@ struct cfg {
 		 * most: in all, and from one source address. */
 		uint32_t max_handshakes;
 		uint32_t max_handshakes_per_ip;
+		struct cfg_sni *sni;       /* in the order written */
+		size_t sni_count;
 	} downstream;
 
 	struct cfg_ca *cas;

@@ -291,4 +291,5 @@ cfg_check_all(struct cfg_loader *ld)
 	check_upstream(ld);
 	check_overlap(ld);
 	check_trust_windows(ld);
+	cfg_sni_check(ld);
 }

@@ -257,4 +257,19 @@ const char *cfg_sec_name(enum cfg_sec sec);
  * depend on other keys. */
 void cfg_check_all(struct cfg_loader *ld);
 
+/* A path of the INI made absolute against the INI's folder (NULL when out
+ * of memory, reported), and whether it names a readable file (reported
+ * against sec/key at line when not). */
+char *cfg_resolve(struct cfg_loader *ld, const char *value);
+void cfg_check_file(struct cfg_loader *ld, const char *sec, const char *key,
+    const char *path, unsigned line);
+
+/* [downstream] sni_cert.HOST / sni_key.HOST (config_sni.c): whether name
+ * is one; the key taken; every host given both at the end. */
+bool cfg_sni_is_key(const char *name);
+void cfg_sni_key(struct cfg_loader *ld, const char *name, const char *value,
+    unsigned line);
+void cfg_sni_check(struct cfg_loader *ld);
+void cfg_sni_free(struct cfg *cfg);
+
 #endif

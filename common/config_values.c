@@ -64,8 +64,8 @@ oom(struct cfg_loader *ld)
 /* ------------------------------------------------------------ files */
 
 /* Relative to the configuration file's folder. */
-static char *
-resolve(struct cfg_loader *ld, const char *value)
+char *
+cfg_resolve(struct cfg_loader *ld, const char *value)
 {
 	char *out;
 	size_t n;
@@ -88,8 +88,8 @@ resolve(struct cfg_loader *ld, const char *value)
 
 /* A file certbridge will read: exists, is not a folder, opens for reading.
  * O_NONBLOCK so that a FIFO named by mistake cannot hang the check. */
-static void
-check_file(struct cfg_loader *ld, const char *sec, const char *key,
+void
+cfg_check_file(struct cfg_loader *ld, const char *sec, const char *key,
     const char *path, unsigned line)
 {
 	struct stat st;
@@ -350,12 +350,12 @@ cfg_value_parse(struct cfg_loader *ld, const struct cfg_key_def *def,
 	case KT_FILE:
 	case KT_PATH:
 	case KT_DIR:
-		v->str = resolve(ld, value);
+		v->str = cfg_resolve(ld, value);
 		if (v->str == NULL) {
 			return false;
 		}
 		if (def->type == KT_FILE) {
-			check_file(ld, sec, def->name, v->str, line);
+			cfg_check_file(ld, sec, def->name, v->str, line);
 		} else if (def->type == KT_DIR) {
 			check_dir(ld, sec, def->name, v->str, line);
 		}

@@ -745,3 +745,30 @@ x509_san_text(WOLFSSL_X509 *cert, char *out, size_t cap)
 		wolfSSL_GENERAL_NAMES_free(names);
 	}
 }
+
+unsigned char *
+x509_list_der(const struct x509_list *list, size_t *len)
+{
+	const unsigned char *der;
+	unsigned char *out;
+	size_t total = 0;
+	int n;
+
+	for (size_t i = 0; i < list->count; i++) {
+		if (wolfSSL_X509_get_der(list->certs[i], &n) == NULL || n <= 0) {
+			return NULL;
+		}
+		total += (size_t)n;
+	}
+	out = malloc(total ? total : 1);
+	if (out == NULL) {
+		return NULL;
+	}
+	*len = 0;
+	for (size_t i = 0; i < list->count; i++) {
+		der = wolfSSL_X509_get_der(list->certs[i], &n);
+		memcpy(out + *len, der, (size_t)n);
+		*len += (size_t)n;
+	}
+	return out;
+}

@@ -41,6 +41,11 @@ void x509_list_free(struct x509_list *list);
 char *x509_read_file(const char *path, size_t *len, struct stat *file,
     char why[X509_WHY_LEN]);
 
+/* The DER of every certificate of list, leaf first, back to back in one
+ * malloc'd buffer (what wolfSSL_use_certificate_chain_buffer_format takes
+ * as WOLFSSL_FILETYPE_ASN1); NULL when out of memory. */
+unsigned char *x509_list_der(const struct x509_list *list, size_t *len);
+
 /* x509_load_file on bytes already read (buf NUL-terminated after len, as
  * x509_read_file gives them); path only names them in why. */
 bool x509_load_buffer(const char *path, const char *buf, size_t len,

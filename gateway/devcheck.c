@@ -52,35 +52,6 @@ devcheck_stat(const char *path, struct devstore_file *f)
 	return true;
 }
 
-/* The DER of every certificate of list, leaf first, in one buffer; NULL
- * when out of memory. */
-static unsigned char *
-devcheck_chain_der(const struct x509_list *list, size_t *len)
-{
-	const unsigned char *der;
-	unsigned char *out;
-	size_t total = 0;
-	int n;
-
-	for (size_t i = 0; i < list->count; i++) {
-		if (wolfSSL_X509_get_der(list->certs[i], &n) == NULL || n <= 0) {
-			return NULL;
-		}
-		total += (size_t)n;
-	}
-	out = malloc(total);
-	if (out == NULL) {
-		return NULL;
-	}
-	*len = 0;
-	for (size_t i = 0; i < list->count; i++) {
-		der = wolfSSL_X509_get_der(list->certs[i], &n);
-		memcpy(out + *len, der, (size_t)n);
-		*len += (size_t)n;
-	}
-	return out;
-}
-
 /* Whether wolfSSL takes the pair from these buffers, as
  * uplink_use_identity will for every session of this device: a pair the
  * load accepts must not fail in each handshake instead. */
@@ -132,7 +103,7 @@ devcheck_read(struct devcheck_load *ld, const char *id, const char *crt,
 		    cfg->upstream.device_certs.line, why, id, crt);
 		goto out;
 	}
-	chain = devcheck_chain_der(&list, &pair.chain_len);
+	chain = x509_list_der(&list, &pair.chain_len);
 	if (chain == NULL) {
 		cfg_diag_add(ld->diag, true, "%s:%u: [upstream] device_certs: "
 		    "out of memory", cfg->path,

@@ -7,6 +7,7 @@
 #include "devcheck.h"
 #include "filecheck.h"
 #include "gen.h"
+#include "sni.h"
 #include "tlsctx.h"
 #include "trust.h"
 #include "upcache.h"
@@ -43,6 +44,7 @@ gen_load(const char *path, uint64_t number, struct cfg_diag *diag)
 		 * folder no longer named (generations keep their own). */
 		devcheck_forget();
 	}
+	g->sni = sni_new(g->cfg, g->down_ctx, diag);
 	if (g->down_ctx != NULL) {
 		g->trust = trust_new(g->cfg, g->down_ctx, diag);
 	} else {
@@ -67,6 +69,7 @@ gen_load(const char *path, uint64_t number, struct cfg_diag *diag)
 	}
 	cfg_diag_sort(diag, path);
 	if (g->down_ctx == NULL || g->up_ctx == NULL || g->trust == NULL
+	    || g->sni == NULL
 	    || !files_ok || !pairs_ok || (g->cfg->upstream.session_resumption
 	    && g->upcache == NULL) || !certinv_build(g->cfg, &g->inv)) {
 		gen_unref(g);
@@ -101,6 +104,7 @@ gen_unref(struct gen *g)
 		wolfSSL_CTX_free(g->up_ctx);
 	}
 	trust_free(g->trust);
+	sni_free(g->sni);
 	devstore_unref(g->devstore);
 	upcache_free(g->upcache);
 	certinv_free(&g->inv);

@@ -19,6 +19,7 @@
 #include "config.h"
 
 struct devstore;
+struct sni;
 struct trust;
 struct upcache;
 
@@ -29,6 +30,8 @@ struct gen {
 	struct cfg *cfg;
 	WOLFSSL_CTX *down_ctx;
 	WOLFSSL_CTX *up_ctx;
+	/* [downstream] sni_cert pairs, used by down_ctx's SNI callback. */
+	struct sni *sni;
 	struct trust *trust;
 	struct certinv inv;    /* every certificate and CRL the INI names */
 	/* [upstream] device_certs pairs proven at load (NULL without the

@@ -159,11 +159,10 @@ tlsctx_check_key_mode(const struct cfg *cfg, struct cfg_diag *diag,
  */
 static bool
 tlsctx_check_file(const struct cfg *cfg, struct cfg_diag *diag,
-    const char *where, const struct cfg_file *file, const struct cfg_file *key,
-    bool want_ca)
+    const char *where, const struct cfg_file *file, const char *key_where,
+    const struct cfg_file *key, bool want_ca)
 {
 	const char *key_path = key != NULL ? key->path : NULL;
-	char key_where[64];
 	struct x509_list list;
 	char why[X509_WHY_LEN], subject[X509_NAME_LEN];
 	bool ok = true;
@@ -174,11 +173,9 @@ tlsctx_check_file(const struct cfg *cfg, struct cfg_diag *diag,
 		return false;
 	}
 	if (key_path != NULL) {
-		/* "[downstream] cert" -> "[downstream] key": a key that does
-		 * not fit is the key line's problem (docs/configuration.md,
-		 * "Configuration that would weaken trust"). */
-		snprintf(key_where, sizeof(key_where), "%.*s key",
-		    (int)(strchr(where, ']') - where + 1), where);
+		/* A key that does not fit is the key line's problem
+		 * (docs/configuration.md, "Configuration that would weaken
+		 * trust"). */
 		if (!x509_key_matches(list.certs[0], key_path, why)) {
 			cfg_diag_add(diag, true, "%s:%u: %s: %s; the key file "
 			    "must hold the private key of the first "
@@ -426,7 +423,8 @@ tlsctx_downstream_new(const struct cfg *cfg, struct cfg_diag *diag)
 	bool ok;
 
 	ok = tlsctx_check_file(cfg, diag, "[downstream] cert",
-	    &cfg->downstream.cert, &cfg->downstream.key, false);
+	    &cfg->downstream.cert, "[downstream] key", &cfg->downstream.key,
+	    false);
 	ctx = wolfSSL_CTX_new(wolfSSLv23_server_method());
 	if (ctx == NULL) {
 		cfg_diag_add(diag, true, "%s: out of memory", cfg->path);
@@ -483,10 +481,12 @@ tlsctx_upstream_new(const struct cfg *cfg, struct cfg_diag *diag)
 	const struct cfg_file *ca = &cfg->upstream.ca;
 	bool ok;
 
-	ok = tlsctx_check_file(cfg, diag, "[upstream] ca", ca, NULL, true);
+	ok = tlsctx_check_file(cfg, diag, "[upstream] ca", ca, NULL, NULL,
+	    true);
 	if (cfg->upstream.cert.path != NULL
 	    && !tlsctx_check_file(cfg, diag, "[upstream] cert",
-	    &cfg->upstream.cert, &cfg->upstream.key, false)) {
+	    &cfg->upstream.cert, "[upstream] key", &cfg->upstream.key,
+	    false)) {
 		ok = false;
 	}
 	ctx = wolfSSL_CTX_new(wolfSSLv23_client_method());
@@ -555,4 +555,13 @@ tlsctx_release_peer_cert(WOLFSSL *ssl)
 #else
 	(void)ssl;
 #endif
+}
+
+bool
+tlsctx_check_pair(const struct cfg *cfg, struct cfg_diag *diag,
+    const char *where, const struct cfg_file *cert, const char *key_where,
+    const struct cfg_file *key)
+{
+	return tlsctx_check_file(cfg, diag, where, cert, key_where, key,
+	    false);
 }

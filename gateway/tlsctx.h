@@ -27,6 +27,13 @@ bool tlsctx_report_dates(const struct cfg *cfg, struct cfg_diag *diag,
     const char *where, unsigned line, const struct x509_list *list,
     bool as_errors);
 
+/* Checks a certificate chain file and its key as [downstream] cert and key
+ * are checked (readable, the key the leaf's, dates), reporting to diag as
+ * "FILE:LINE: <where>: ..." and "... <key_where>: ...". */
+bool tlsctx_check_pair(const struct cfg *cfg, struct cfg_diag *diag,
+    const char *where, const struct cfg_file *cert, const char *key_where,
+    const struct cfg_file *key);
+
 WOLFSSL_CTX *tlsctx_downstream_new(const struct cfg *cfg,
     struct cfg_diag *diag);
 WOLFSSL_CTX *tlsctx_upstream_new(const struct cfg *cfg, struct cfg_diag *diag);

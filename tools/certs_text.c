@@ -18,7 +18,7 @@
 
 #define W_ROLE 13       /* "upstream-cert" */
 #define W_NAME_MAX 32   /* --wide: longer names push the columns, never cut */
-#define W_NAME_NARROW 12
+#define W_NAME_NARROW 20
 #define W_SUBJECT 40
 #define W_STATUS 13     /* "not-yet-valid" */
 #define COLUMNS 100     /* the default table's width */
