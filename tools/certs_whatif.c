@@ -203,7 +203,10 @@ whatif_rec_cmp(const void *a, const void *b)
 static bool
 whatif_fold(struct whatif_set *set)
 {
-	qsort(set->recs, set->nrecs, sizeof(*set->recs), whatif_rec_cmp);
+	if (set->nrecs > 0) {
+		qsort(set->recs, set->nrecs, sizeof(*set->recs),
+		    whatif_rec_cmp);
+	}
 	set->devs = calloc(set->nrecs ? set->nrecs : 1, sizeof(*set->devs));
 	if (set->devs == NULL) {
 		return false;
