@@ -27,6 +27,7 @@ struct tickets {
 	uint8_t key[TICKETS_KEY_LEN];
 	uint8_t id[TICKETS_ID_LEN];
 	uint64_t next_seq;
+	uint64_t oldest;   /* no entry below this sequence holds a value */
 	int64_t lifetime_s;
 	size_t capacity;
 	size_t used;
@@ -76,6 +77,7 @@ tickets_new(size_t capacity, int64_t lifetime_s, void (*release)(void *))
 	tk->lifetime_s = lifetime_s;
 	tk->release = release;
 	tk->next_seq = 1;
+	tk->oldest = 1;
 	return tk;
 }
 
@@ -144,6 +146,26 @@ tickets_aad(uint8_t aad[TICKETS_NAME_LEN + TICKETS_IV_LEN + 2],
 	aad[TICKETS_NAME_LEN + TICKETS_IV_LEN + 1] = (uint8_t)len;
 }
 
+/* Releases the values of tickets past their lifetime, oldest first (the
+ * ring is in issue order, and every ticket lives as long), so that what an
+ * expired ticket named is not kept until a new ticket happens to reuse its
+ * slot. Each entry is passed once: O(1) a ticket, amortised. */
+static void
+tickets_sweep(struct tickets *tk, int64_t now)
+{
+	while (tk->oldest < tk->next_seq) {
+		struct tickets_entry *e = &tk->ring[tk->oldest % tk->capacity];
+
+		if (e->seq == tk->oldest) {
+			if (now - e->born < tk->lifetime_s) {
+				return;
+			}
+			tickets_drop(tk, e);
+		}
+		tk->oldest++;
+	}
+}
+
 bool
 tickets_seal(struct tickets *tk, void *value, int64_t now,
     uint8_t name[TICKETS_NAME_LEN], uint8_t iv[TICKETS_IV_LEN],
@@ -159,6 +181,7 @@ tickets_seal(struct tickets *tk, void *value, int64_t now,
 		}
 		return false;
 	}
+	tickets_sweep(tk, now);
 	seq = tk->next_seq++;
 	memcpy(name, tk->id, TICKETS_ID_LEN);
 	tickets_put64(name + TICKETS_ID_LEN, seq);

@@ -226,6 +226,37 @@ test_newest_entries_only(void **state)
 	assert_int_equal(released, 7);
 }
 
+/* Expired tickets give their values back at the next seal, not only
+ * when their slot is reused: a quiet gateway does not keep the chains of
+ * a past reconnect storm. */
+static void
+test_expired_values_are_released(void **state)
+{
+	struct tickets *tk;
+	struct sealed s[5];
+
+	(void)state;
+	released = 0;
+	tk = tickets_new(100, 300, release);
+	assert_non_null(tk);
+	for (int i = 0; i < 4; i++) {
+		seal(tk, i, 1000 + i, &s[i]);
+	}
+	assert_int_equal(tickets_count(tk), 4);
+	/* At 1301 the first two (born 1000 and 1001) have expired. */
+	seal(tk, 9, 1301, &s[4]);
+	assert_int_equal(released, 2);
+	assert_int_equal(tickets_count(tk), 3);
+	assert_null(open_copy(tk, &s[0], 1301));
+	assert_non_null(open_copy(tk, &s[2], 1301));
+	/* Much later, one seal releases all the rest. */
+	seal(tk, 10, 9000, &s[0]);
+	assert_int_equal(released, 5);
+	assert_int_equal(tickets_count(tk), 1);
+	tickets_free(tk);
+	assert_int_equal(released, 6);
+}
+
 static void
 test_future_and_zero_entries(void **state)
 {
@@ -278,6 +309,7 @@ main(void)
 		cmocka_unit_test(test_another_store_declines),
 		cmocka_unit_test(test_lifetime),
 		cmocka_unit_test(test_newest_entries_only),
+		cmocka_unit_test(test_expired_values_are_released),
 		cmocka_unit_test(test_future_and_zero_entries),
 		cmocka_unit_test(test_refusals_release_the_value),
 	};
