@@ -138,10 +138,15 @@ sni_new(const struct cfg *cfg, WOLFSSL_CTX *ctx, struct cfg_diag *diag)
 			continue;
 		}
 		if (!sni_load(cfg, e, &t->pairs[t->count], diag)) {
+			struct sni_pair *p = &t->pairs[t->count];
+
 			ok = false;
-			free(t->pairs[t->count].chain);
-			free(t->pairs[t->count].key);
-			memset(&t->pairs[t->count], 0, sizeof(t->pairs[0]));
+			free(p->chain);
+			if (p->key != NULL) {
+				explicit_bzero(p->key, p->key_len);
+				free(p->key);
+			}
+			memset(p, 0, sizeof(*p));
 			continue;
 		}
 		t->count++;
