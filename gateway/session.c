@@ -343,6 +343,10 @@ session_on_conn(struct conn *c, enum conn_event ev, void *arg)
 	if (s->state == SESSION_CLOSED) {
 		return;
 	}
+	/* A connection given up for a retry (up_spent) has no say. */
+	if (c != s->down && c != s->up) {
+		return;
+	}
 	device = c == s->down;
 	switch (ev) {
 	case CONN_EV_HANDSHAKE_DONE:

@@ -193,12 +193,15 @@ uplink_failed(struct session *s)
 	char detail[640];
 	enum reason why;
 
+	/* Only a handshake can refuse an offered session: a record-layer
+	 * error once it is done (WAIT_CONNACK) is the broker failing. */
 	if (conn_failure(s->up)->kind == CONN_FAIL_TLS && s->up_offered
-	    && !s->up_retried) {
+	    && !s->up_retried && s->state == SESSION_CONNECTING) {
 		uplink_retry_full(s);
 		return;
 	}
-	if (conn_failure(s->up)->kind == CONN_FAIL_TLS) {
+	if (conn_failure(s->up)->kind == CONN_FAIL_TLS
+	    && s->state == SESSION_CONNECTING) {
 		why = uplink_tls_reason(s, detail, sizeof(detail));
 		metrics_handshake(s->rt->metrics, METRICS_UPSTREAM, false,
 		    why);

@@ -63,7 +63,7 @@ from soak_checks import Run  # noqa: E402
 from soak_devices import Fleet  # noqa: E402
 from soak_faults import (scenario_broker_kill, scenario_flood, scenario_reloads,  # noqa: E402
                          scenario_rotation)
-from soak_lab import Lab, SoakError, log, nofile_to_hard  # noqa: E402
+from soak_lab import Lab, SoakError, log, nofile_to_hard, parse_line  # noqa: E402
 from soak_slow import (scenario_connect_slowloris, scenario_hold,  # noqa: E402
                        scenario_slow_reader, scenario_tls_slowloris)
 
@@ -170,6 +170,12 @@ def run_scenario(suite, num):
         rc = lab.stop()
         if rc.get("certbridge") not in (0, None):
             run.check(False, "certbridge exited with %s at stop" % rc.get("certbridge"))
+            # A crash names its cause on stderr, which is the log file: an
+            # assertion or a sanitizer report is not a key=value line.
+            lines = lab.lines()
+            odd = [ln for ln in lines if ln and "ts" not in parse_line(ln)]
+            for ln in odd[-20:] or lines[-10:]:
+                log("  certbridge: %s" % ln)
     run.seconds = time.monotonic() - t0
     ok = not run.failures
     run.row["result"] = ("PASS" if ok else "FAIL") + (" (known bugs: %d)" % len(run.known)

@@ -14,9 +14,16 @@ docs/configuration.md "[upstream]: the cloud broker" and docs/architecture.md
   ticket; TLS 1.2: wolfSSL fails, and certbridge retries once without it).
 """
 
+import os
+import socket
+import ssl
+import threading
+import time
+
 import pytest
 
 import cbtest
+import rawmqtt
 from cbtest import PahoClient, mkpki, uid, wait_broker_client
 
 SHARED_CN = "certbridge-gateway"  # CN of the lab's gateway-upstream.pem
@@ -173,3 +180,99 @@ def test_address_sni_resumes_only_after_its_check(broker, make_gateway, pki):
         assert ev.get("reason") == "name-mismatch", ev["_line"]
     assert not bad.events("upstream-connected"), bad.report()
     assert upstream_counts(bad) == {"full": 0, "resumed": 0}
+
+
+class FakeBroker:
+    """A TLS server with the lab broker's chain that speaks just enough MQTT
+    for one CONNECT per connection, then does what the next entry of
+    `script` says: "connack" answers CONNACK 0 and waits for the close,
+    "garbage" sends a TLS record that cannot decrypt (a record-layer error
+    at the gateway, after a handshake that succeeded), "reset" closes with
+    a RST. Python's ssl (OpenSSL) issues TLS 1.3 tickets, so the gateway
+    keeps a session and offers it the next time."""
+
+    def __init__(self, pki, script):
+        self.script = list(script)
+        self.resumed = []
+        self.errors = []
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(pki("broker-chain.pem"), pki("broker.key"))
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(cbtest.t(30))
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        for what in self.script:
+            try:
+                raw, _ = self.sock.accept()
+            except OSError as e:
+                self.errors.append("accept: %s" % e)
+                return
+            try:
+                ss = self.ctx.wrap_socket(raw, server_side=True)
+                self.resumed.append(ss.session_reused)
+                first, _ = rawmqtt.read_packet(ss, timeout=10.0)
+                assert first == 0x10, "first packet %#x" % first
+                if what == "connack":
+                    ss.sendall(b"\x20\x02\x00\x00")
+                    rawmqtt.wait_closed(ss, timeout=10.0)
+                elif what == "garbage":
+                    # An application-data record no key can open.
+                    os.write(ss.fileno(), b"\x17\x03\x03\x00\x20" + os.urandom(32))
+                    time.sleep(0.5)
+                    ss.close()
+                else:
+                    rawmqtt.abort(ss)
+            except Exception as e:  # reported by the test, not lost in a thread
+                self.errors.append("%s: %r" % (what, e))
+                raw.close()
+
+    def close(self):
+        self.sock.close()
+        self.thread.join(timeout=cbtest.t(15))
+
+
+@pytest.mark.parametrize("failure", ["garbage", "reset"])
+def test_broker_failing_after_handshake_is_not_a_refused_session(make_gateway, pki, failure):
+    """A broker that completes the handshake of an offered session and then
+    fails before the CONNACK has not refused the session, and certbridge
+    carries on. It once took a record-layer error there for a refused
+    resumption and tried to requeue a session already past its handshake:
+    an assertion stopped the whole gateway (the soak's broker restart hit
+    it once). Only the handshake can refuse a session (docs/troubleshooting.md,
+    upstream-resume-refused). A record that cannot decrypt is the
+    broker failing: CONNACK 3 (server unavailable), upstream-failed; a RST
+    reads as the broker closing after the CONNECT, which the device sees
+    the same way, a close (docs/protocol.md)."""
+    fake = FakeBroker(pki, ["connack", failure, "connack"])
+    try:
+        g = make_gateway(fake.port, admin=True)
+        for expect in (0, failure, 0):
+            mark = g.mark()
+            with PahoClient(g.port, pki.device("dev-old-1"), "311",
+                            client_id="fail-" + uid()) as c:
+                rc = c.connect()
+            if expect == "garbage":
+                assert rc == 3, (c.error, g.report())
+                ev = g.wait_event("upstream-failed", since=mark, side="upstream")
+                assert ev.get("reason") == "upstream-unavailable", ev["_line"]
+                assert "before CONNACK" in ev.get("detail", ""), ev["_line"]
+            elif expect == "reset":
+                assert rc is None, (rc, g.report())
+                ev = g.wait_event("session-closed", since=mark, reason="broker-closed")
+                assert "after the CONNECT" in ev.get("detail", ""), ev["_line"]
+            else:
+                assert rc == 0, (c.error, g.report())
+            assert not g.events("upstream-resume-refused", since=mark), g.report()
+            assert not g.events("handshake-failed", since=mark), g.report()
+            assert g.running(), g.report()
+    finally:
+        fake.close()
+    assert not fake.errors, fake.errors
+    # The second connection offered the first one's session (the broker
+    # resumed it): the failure came after a resumed handshake.
+    assert fake.resumed[:2] == [False, True], fake.resumed
