@@ -133,6 +133,10 @@ struct cfg {
 		/* Judge live sessions again at reload and at a retire_after
 		 * (docs/configuration.md). */
 		bool rejudge;
+		/* Keys in hardware (docs/configuration.md): the PKCS#11
+		 * module and the file holding the token's user PIN. */
+		struct cfg_file pkcs11_module;   /* path NULL = none */
+		struct cfg_file pkcs11_pin_file; /* path NULL = no login */
 	} gateway;
 
 	struct {

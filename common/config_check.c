@@ -13,6 +13,7 @@
 #include "clock.h"
 #include "config.h"
 #include "config_int.h"
+#include "p11uri.h"
 #include "parse.h"
 
 /* Past this, clock_skew is no longer skew and expired_grace no longer a
@@ -281,6 +282,42 @@ check_trust_windows(struct cfg_loader *ld)
 	}
 }
 
+/* A key in a token needs the module that reaches it; a module that no key
+ * uses is loaded for nothing (and a PIN file without a module is read by
+ * nobody). */
+static void
+check_pkcs11(struct cfg_loader *ld)
+{
+	const struct cfg *cfg = ld->cfg;
+	unsigned mod_at = seen(ld, K_GW_PKCS11_MODULE);
+	unsigned pin_at = seen(ld, K_GW_PKCS11_PIN_FILE);
+	bool down = p11uri_is(cfg->downstream.key.path);
+	bool up = p11uri_is(cfg->upstream.key.path);
+
+	if ((down || up) && cfg->gateway.pkcs11_module.path == NULL) {
+		if (down) {
+			cfg_key_report(ld, true, seen(ld, K_DS_KEY),
+			    "downstream", "key", "a PKCS#11 key needs [gateway] "
+			    "pkcs11_module, the token's module (for SoftHSM2: "
+			    "/usr/lib/softhsm/libsofthsm2.so)");
+		}
+		if (up) {
+			cfg_key_report(ld, true, seen(ld, K_UP_KEY), "upstream",
+			    "key", "a PKCS#11 key needs [gateway] "
+			    "pkcs11_module, the token's module (for SoftHSM2: "
+			    "/usr/lib/softhsm/libsofthsm2.so)");
+		}
+		return;
+	}
+	if (!down && !up && mod_at != 0) {
+		cfg_key_report(ld, false, mod_at, "gateway", "pkcs11_module",
+		    "no key is a pkcs11: URI, so the module is not loaded");
+	} else if (!down && !up && pin_at != 0) {
+		cfg_key_report(ld, false, pin_at, "gateway", "pkcs11_pin_file",
+		    "no key is a pkcs11: URI, so the PIN file is not read");
+	}
+}
+
 void
 cfg_check_all(struct cfg_loader *ld)
 {
@@ -291,5 +328,6 @@ cfg_check_all(struct cfg_loader *ld)
 	check_upstream(ld);
 	check_overlap(ld);
 	check_trust_windows(ld);
+	check_pkcs11(ld);
 	cfg_sni_check(ld);
 }

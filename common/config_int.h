@@ -46,6 +46,8 @@ enum cfg_key_id {
 	K_GW_USER,
 	K_GW_STATE_FILE,
 	K_GW_REJUDGE,
+	K_GW_PKCS11_MODULE,
+	K_GW_PKCS11_PIN_FILE,
 
 	K_DS_LISTEN,
 	K_DS_CERT,
@@ -92,6 +94,7 @@ enum cfg_key_type {
 	KT_HOSTPORT,     /* one host:port */
 	KT_HOSTPORT_LIST,/* comma-separated host:port */
 	KT_FILE,         /* readable file, resolved against the file's folder */
+	KT_KEY,          /* a KT_FILE, or a PKCS#11 URI (kept as written) */
 	KT_PATH,         /* a path that need not exist yet */
 	KT_DIR,          /* an existing, readable folder */
 	KT_ENUM,

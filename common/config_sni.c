@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "config_int.h"
+#include "p11uri.h"
 
 #define SNI_CERT "sni_cert."
 #define SNI_KEY "sni_key."
@@ -102,6 +103,15 @@ cfg_sni_key(struct cfg_loader *ld, const char *name, const char *value,
 		cfg_key_report(ld, true, line, "downstream", name, "empty value; "
 		    "name the %s file, or remove the line", is_cert
 		    ? "PEM chain (leaf first)" : "private key");
+		return;
+	}
+	if (!is_cert && p11uri_is(value)) {
+		/* A name's key is read into memory at load and set per
+		 * connection; a token key is not (docs/configuration.md,
+		 * "Keys in hardware"). */
+		cfg_key_report(ld, true, line, "downstream", name, "a PKCS#11 "
+		    "key is taken for [downstream] key and [upstream] key "
+		    "only; an SNI chain needs its key in a file (mode 0600)");
 		return;
 	}
 	e = sni_entry(ld, lower);

@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "config_int.h"
+#include "p11uri.h"
 #include "parse.h"
 
 /* What a type is called in "bad <noun> "value": ...". */
@@ -25,6 +26,7 @@ static const char *const type_noun[] = {
 	[KT_HOSTPORT] = "address",
 	[KT_HOSTPORT_LIST] = "address",
 	[KT_FILE] = "file",
+	[KT_KEY] = "key",
 	[KT_PATH] = "path",
 	[KT_DIR] = "folder",
 	[KT_ENUM] = "value",
@@ -347,6 +349,21 @@ cfg_value_parse(struct cfg_loader *ld, const struct cfg_key_def *def,
 		break;
 	case KT_HOSTPORT_LIST:
 		return parse_list(ld, def, sec, value, line, v);
+	case KT_KEY:
+		if (p11uri_is(value)) {
+			struct p11uri uri;
+			char uwhy[P11URI_WHY_LEN];
+
+			if (!p11uri_parse(value, &uri, uwhy)) {
+				cfg_key_report(ld, true, line, sec, def->name,
+				    "bad PKCS#11 URI: %s", uwhy);
+			}
+			/* Kept as written even when refused, so the
+			 * checks after this one name it. */
+			v->str = strdup(value);
+			return v->str != NULL;
+		}
+		/* FALLTHROUGH */
 	case KT_FILE:
 	case KT_PATH:
 	case KT_DIR:
@@ -354,7 +371,7 @@ cfg_value_parse(struct cfg_loader *ld, const struct cfg_key_def *def,
 		if (v->str == NULL) {
 			return false;
 		}
-		if (def->type == KT_FILE) {
+		if (def->type == KT_FILE || def->type == KT_KEY) {
 			cfg_check_file(ld, sec, def->name, v->str, line);
 		} else if (def->type == KT_DIR) {
 			check_dir(ld, sec, def->name, v->str, line);

@@ -17,6 +17,7 @@
 
 #include "devcert.h"
 #include "filecheck.h"
+#include "p11uri.h"
 #include "perm.h"
 #include "util.h"
 
@@ -102,6 +103,10 @@ static void
 fc_add_file(struct fc *fc, const char *sec, const char *key,
     const struct cfg_file *f)
 {
+	/* A key in a token is read by the module, not from a path. */
+	if (p11uri_is(f->path)) {
+		return;
+	}
 	fc_add(fc, FC_FILE, sec, key, f->line, f->path, PERM_READ);
 }
 
@@ -117,6 +122,11 @@ fc_add_user_files(struct fc *fc)
 
 	fc_add(fc, FC_INI, "gateway", "user", cfg->gateway.user_line,
 	    cfg->path, PERM_READ);
+	/* A reload opens the module again only when it names another one,
+	 * but reads the PIN file every time. */
+	fc_add_file(fc, "gateway", "pkcs11_module", &cfg->gateway.pkcs11_module);
+	fc_add_file(fc, "gateway", "pkcs11_pin_file",
+	    &cfg->gateway.pkcs11_pin_file);
 	fc_add_file(fc, "downstream", "cert", &cfg->downstream.cert);
 	fc_add_file(fc, "downstream", "key", &cfg->downstream.key);
 	for (size_t i = 0; i < cfg->ca_count; i++) {

@@ -17,7 +17,7 @@ struct gen *
 gen_load(const char *path, uint64_t number, struct cfg_diag *diag)
 {
 	struct gen *g;
-	bool files_ok, pairs_ok = true;
+	bool files_ok, pairs_ok = true, p11_ok;
 
 	g = calloc(1, sizeof(*g));
 	if (g == NULL) {
@@ -34,8 +34,9 @@ gen_load(const char *path, uint64_t number, struct cfg_diag *diag)
 	}
 	/* Build both sides even when one fails, so -t lists every problem
 	 * in one run. */
-	g->down_ctx = tlsctx_downstream_new(g->cfg, diag);
-	g->up_ctx = tlsctx_upstream_new(g->cfg, diag);
+	g->p11 = p11_new(g->cfg, diag, &p11_ok);
+	g->down_ctx = tlsctx_downstream_new(g->cfg, diag, g->p11);
+	g->up_ctx = tlsctx_upstream_new(g->cfg, diag, g->p11);
 	if (g->cfg->upstream.device_certs.path != NULL) {
 		/* The pairs proven here are the ones its sessions use. */
 		pairs_ok = devcheck_run(g->cfg, diag, &g->devstore);
@@ -68,7 +69,8 @@ gen_load(const char *path, uint64_t number, struct cfg_diag *diag)
 		}
 	}
 	cfg_diag_sort(diag, path);
-	if (g->down_ctx == NULL || g->up_ctx == NULL || g->trust == NULL
+	if (!p11_ok || g->down_ctx == NULL || g->up_ctx == NULL
+	    || g->trust == NULL
 	    || g->sni == NULL
 	    || !files_ok || !pairs_ok || (g->cfg->upstream.session_resumption
 	    && g->upcache == NULL) || !certinv_build(g->cfg, &g->inv)) {
@@ -103,6 +105,7 @@ gen_unref(struct gen *g)
 	if (g->up_ctx != NULL) {
 		wolfSSL_CTX_free(g->up_ctx);
 	}
+	p11_free(g->p11);
 	trust_free(g->trust);
 	sni_free(g->sni);
 	devstore_unref(g->devstore);

@@ -45,6 +45,9 @@ struct gen {
 	 * reload starts with none (docs/architecture.md, "Upstream
 	 * session resumption"). */
 	struct upcache *upcache;
+	/* The PKCS#11 tokens its keys are in (NULL when no key is a
+	 * pkcs11: URI); released after the contexts that sign with them. */
+	struct p11 *p11;
 };
 
 /* Loads path and everything it names. On failure returns NULL; diag holds

@@ -16,6 +16,7 @@
 #include "certtime.h"
 #include "clock.h"
 #include "devcheck.h"
+#include "p11uri.h"
 #include "parse.h"
 #include "tlsclient.h"
 #include "tlsctx.h"
@@ -172,7 +173,9 @@ tlsctx_check_file(const struct cfg *cfg, struct cfg_diag *diag,
 		    where, why);
 		return false;
 	}
-	if (key_path != NULL) {
+	if (key_path != NULL && p11uri_is(key_path)) {
+		/* Proven in the token when the context takes it (p11.h). */
+	} else if (key_path != NULL) {
 		/* A key that does not fit is the key line's problem
 		 * (docs/configuration.md, "Configuration that would weaken
 		 * trust"). */
@@ -416,8 +419,38 @@ tlsctx_ciphers(WOLFSSL_CTX *ctx, const struct cfg *cfg, struct cfg_diag *diag,
 	return wolfSSL_CTX_set_cipher_list(ctx, list) == WOLFSSL_SUCCESS;
 }
 
+/* The private key of ctx's chain: a PEM file, or a key in a token, proven
+ * against the chain's leaf (p11.h). */
+static bool
+tlsctx_use_key(WOLFSSL_CTX *ctx, const struct cfg *cfg, struct cfg_diag *diag,
+    struct p11 *p11, const char *where, const struct cfg_file *key,
+    const struct cfg_file *cert)
+{
+	struct x509_list list;
+	char why[X509_WHY_LEN];
+	bool ok;
+
+	if (!p11uri_is(key->path)) {
+		if (wolfSSL_CTX_use_PrivateKey_file(ctx, key->path,
+		    WOLFSSL_FILETYPE_PEM) == WOLFSSL_SUCCESS) {
+			return true;
+		}
+		cfg_diag_add(diag, true, "%s:%u: %s: wolfSSL cannot use \"%s\" "
+		    "as the key of \"%s\" (an unencrypted PEM key)", cfg->path,
+		    key->line, where, key->path, cert->path);
+		return false;
+	}
+	if (!x509_load_file(cert->path, &list, why)) {
+		return false; /* told by tlsctx_check_file */
+	}
+	ok = p11_use_key(p11, ctx, cfg, diag, where, key, list.certs[0]);
+	x509_list_free(&list);
+	return ok;
+}
+
 WOLFSSL_CTX *
-tlsctx_downstream_new(const struct cfg *cfg, struct cfg_diag *diag)
+tlsctx_downstream_new(const struct cfg *cfg, struct cfg_diag *diag,
+    struct p11 *p11)
 {
 	WOLFSSL_CTX *ctx;
 	bool ok;
@@ -430,15 +463,14 @@ tlsctx_downstream_new(const struct cfg *cfg, struct cfg_diag *diag)
 		cfg_diag_add(diag, true, "%s: out of memory", cfg->path);
 		return NULL;
 	}
-	if (ok && (wolfSSL_CTX_use_certificate_chain_file(ctx,
-	    cfg->downstream.cert.path) != WOLFSSL_SUCCESS
-	    || wolfSSL_CTX_use_PrivateKey_file(ctx, cfg->downstream.key.path,
-	    WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS)) {
+	if (ok && wolfSSL_CTX_use_certificate_chain_file(ctx,
+	    cfg->downstream.cert.path) != WOLFSSL_SUCCESS) {
 		cfg_diag_add(diag, true, "%s:%u: [downstream] cert: wolfSSL "
-		    "cannot use \"%s\" with key \"%s\" (PEM chain, leaf "
-		    "first, and an unencrypted PEM key)", cfg->path,
-		    cfg->downstream.cert.line, cfg->downstream.cert.path,
-		    cfg->downstream.key.path);
+		    "cannot use \"%s\" (a PEM chain, leaf first)", cfg->path,
+		    cfg->downstream.cert.line, cfg->downstream.cert.path);
+		ok = false;
+	} else if (ok && !tlsctx_use_key(ctx, cfg, diag, p11,
+	    "[downstream] key", &cfg->downstream.key, &cfg->downstream.cert)) {
 		ok = false;
 	}
 	if (!tlsctx_versions(ctx, cfg->downstream.tls_min,
@@ -475,7 +507,8 @@ tlsctx_downstream_new(const struct cfg *cfg, struct cfg_diag *diag)
 }
 
 WOLFSSL_CTX *
-tlsctx_upstream_new(const struct cfg *cfg, struct cfg_diag *diag)
+tlsctx_upstream_new(const struct cfg *cfg, struct cfg_diag *diag,
+    struct p11 *p11)
 {
 	WOLFSSL_CTX *ctx;
 	const struct cfg_file *ca = &cfg->upstream.ca;
@@ -502,14 +535,15 @@ tlsctx_upstream_new(const struct cfg *cfg, struct cfg_diag *diag)
 		ok = false;
 	}
 	if (ok && cfg->upstream.cert.path != NULL
-	    && (wolfSSL_CTX_use_certificate_chain_file(ctx,
-	    cfg->upstream.cert.path) != WOLFSSL_SUCCESS
-	    || wolfSSL_CTX_use_PrivateKey_file(ctx, cfg->upstream.key.path,
-	    WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS)) {
+	    && wolfSSL_CTX_use_certificate_chain_file(ctx,
+	    cfg->upstream.cert.path) != WOLFSSL_SUCCESS) {
 		cfg_diag_add(diag, true, "%s:%u: [upstream] cert: wolfSSL "
-		    "cannot use \"%s\" with key \"%s\"", cfg->path,
-		    cfg->upstream.cert.line, cfg->upstream.cert.path,
-		    cfg->upstream.key.path);
+		    "cannot use \"%s\" (a PEM chain, leaf first)", cfg->path,
+		    cfg->upstream.cert.line, cfg->upstream.cert.path);
+		ok = false;
+	} else if (ok && cfg->upstream.cert.path != NULL
+	    && !tlsctx_use_key(ctx, cfg, diag, p11, "[upstream] key",
+	    &cfg->upstream.key, &cfg->upstream.cert)) {
 		ok = false;
 	}
 	if (!tlsctx_versions(ctx, cfg->upstream.tls_min,

@@ -17,6 +17,7 @@
 #include <wolfssl/ssl.h>
 
 #include "config.h"
+#include "p11.h"
 
 struct x509_list;
 
@@ -34,9 +35,12 @@ bool tlsctx_check_pair(const struct cfg *cfg, struct cfg_diag *diag,
     const char *where, const struct cfg_file *cert, const char *key_where,
     const struct cfg_file *key);
 
+/* The contexts of a generation; p11 reaches the keys written as pkcs11:
+ * URIs (NULL when none is). */
 WOLFSSL_CTX *tlsctx_downstream_new(const struct cfg *cfg,
-    struct cfg_diag *diag);
-WOLFSSL_CTX *tlsctx_upstream_new(const struct cfg *cfg, struct cfg_diag *diag);
+    struct cfg_diag *diag, struct p11 *p11);
+WOLFSSL_CTX *tlsctx_upstream_new(const struct cfg *cfg, struct cfg_diag *diag,
+    struct p11 *p11);
 
 /* Lets wolfSSL free the peer certificate it keeps parsed for the life of
  * ssl (about 4 KB) once the handshake is over and the certificate judged

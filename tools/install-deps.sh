@@ -7,6 +7,7 @@
 #   tools/install-deps.sh         everything: build, tests, the lab
 set -eu
 
+# softhsm2, opensc: the PKCS#11 tests (a software token, pkcs11-tool).
 # dpkg-dev, autoconf, automake, libtool: tools/wolfssl-build.sh unpacks and
 # builds Debian's wolfSSL source (the default build); libwolfssl-dev is the
 # pin it checks against and what `make WOLFSSL=system` links.
@@ -14,7 +15,8 @@ BUILD_PKGS="gcc make libc6-dev pkg-config libwolfssl-dev libevent-dev libinih-de
 dpkg-dev autoconf automake libtool"
 TEST_PKGS="libcmocka-dev mosquitto mosquitto-clients openssl python3 python3-pytest \
 python3-paho-mqtt python3-cryptography python3-prometheus-client clang \
-libclang-rt-14-dev valgrind procps coreutils python3-yaml yamllint systemd"
+libclang-rt-14-dev valgrind procps coreutils python3-yaml yamllint systemd \
+softhsm2 opensc"
 
 case "${1:-all}" in
 build) PKGS=$BUILD_PKGS ;;

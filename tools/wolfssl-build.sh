@@ -109,6 +109,7 @@ CONFIGURE_FLAGS="
 --disable-postauth
 --disable-pkcs12
 --disable-sys-ca-certs
+--enable-pkcs11
 "
 # What each one is for (the list above stays machine-readable):
 #
@@ -194,6 +195,10 @@ CONFIGURE_FLAGS="
 #       the whole connection.
 #   --disable-pkcs12 --disable-sys-ca-certs  not used (PEM/DER files only;
 #       [upstream] ca is always a file).
+#   --enable-pkcs11  HAVE_PKCS11 and WOLF_CRYPTO_CB: a `key = pkcs11:...`
+#       stays in its token (SoftHSM2, a TPM through tpm2-pkcs11); wolfSSL
+#       dlopens the module named by [gateway] pkcs11_module and signs through
+#       it (docs/configuration.md, "Keys in hardware"). Debian's has it too.
 #   Not enabled (Debian's has them): DTLS (5 KB more in every WOLFSSL),
 #       FP_ECC (a 12 MB fixed-point cache; SP replaces it), KEEP_PEER_CERT/
 #       KEEP_OUR_CERT as separate options (opensslextra keeps what is used),
