@@ -19,7 +19,7 @@ import subprocess
 import pytest
 
 import cbtest
-from cbtest import PahoClient, uid, wait_broker_client
+from cbtest import PahoClient, mkpki, uid, wait_broker_client
 
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 PIN = "5678"
@@ -47,6 +47,20 @@ class Hsm:
                                 ("dev-old-1.key", "not-the-gateway", "03")):
             self.util("--import", pki(key), "--token", TOKEN, "--label", label, "--id", kid,
                       "--pin", PIN)
+        # RSA 2048 pairs for both sides, issued as the lab's EC ones are:
+        # the device-facing one by ca-old (what legacy devices trust), the
+        # broker-facing one by the broker's client CA.
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        for name, cn, ca, usage, kid in (
+                ("rsa-down", "localhost", "ca-old", "server", "11"),
+                ("rsa-up", UPSTREAM_CN, "cloud-client-ca", "client", "12")):
+            leaf = mkpki.make_leaf(cn, pki.pair(ca), usage=usage, dns=["localhost"],
+                                   ips=["127.0.0.1"],
+                                   key=rsa.generate_private_key(65537, 2048))
+            mkpki.write_pair(str(folder), name, leaf)
+            self.util("--import", str(folder / (name + ".key")), "--token", TOKEN,
+                      "--label", name, "--id", kid, "--pin", PIN)
+            os.unlink(folder / (name + ".key"))
         self.pin_file = folder / "pin"
         self.pin_file.write_text(PIN + "\n")
         os.chmod(self.pin_file, 0o600)
@@ -106,6 +120,22 @@ def test_session_with_both_keys_in_the_token(broker, make_gateway, pki, hsm, tmp
     assert ev.get("client_cert") == "shared", ev["_line"]
     # The PIN is nowhere in what the gateway says.
     assert PIN not in g.log_text().replace("pid=%d" % g.pid, ""), g.report()
+
+
+@pytest.mark.parametrize("tls", ["1.3", "1.2"])
+def test_rsa_keys_in_the_token(broker, make_gateway, pki, hsm, tls):
+    """RSA keys sign through the token too: RSA-PSS in TLS 1.3 on both
+    legs (and what TLS 1.2 negotiates), the key files gone."""
+    ov = token_overrides(hsm, down="pkcs11:token=%s;object=rsa-down" % TOKEN,
+                         up="pkcs11:token=%s;id=%%12" % TOKEN)
+    ov["downstream"]["cert"] = str(hsm.dir / "rsa-down.pem")
+    ov["downstream"]["tls_versions"] = tls
+    ov["upstream"]["cert"] = str(hsm.dir / "rsa-up.pem")
+    ov["upstream"]["tls_versions"] = tls
+    g = make_gateway(broker.port, ov, env=hsm.env)
+    assert one_session(g, broker, pki) == UPSTREAM_CN
+    ev = g.wait_event("device-admitted")
+    assert ev.get("tls") == "TLSv" + tls, ev["_line"]
 
 
 def test_reload_with_the_token(broker, make_gateway, pki, hsm):

@@ -87,7 +87,8 @@ def test_own_build_has_the_targets_assembly_and_drops_the_unused():
         for want in ("WOLFSSL_AESNI", "USE_INTEL_SPEEDUP", "WOLFSSL_SP_X86_64_ASM"):
             assert defined(opts, want), "options.h lacks %s" % want
     for want in ("HAVE_CRL", "HAVE_SNI", "HAVE_ALPN", "HAVE_SESSION_TICKET",
-                 "WOLFSSL_FPKI", "WOLFSSL_TLS13", "HAVE_EX_DATA"):
+                 "WOLFSSL_FPKI", "WOLFSSL_TLS13", "HAVE_EX_DATA", "HAVE_PKCS11",
+                 "WOLF_CRYPTO_CB"):
         assert defined(opts, want), "options.h lacks %s, which certbridge uses" % want
     # docs/wolfssl.md, "Left out on purpose".
     # SESSION_CERTS: a static 9 x 2 KB peer chain in every connection;
