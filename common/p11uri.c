@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "p11uri.h"
+#include "parse.h"
 
 #define P11URI_SCHEME "pkcs11:"
 
@@ -15,21 +16,6 @@ p11uri_is(const char *s)
 {
 	return s != NULL && strncasecmp(s, P11URI_SCHEME,
 	    sizeof(P11URI_SCHEME) - 1) == 0;
-}
-
-static int
-p11uri_hex(char c)
-{
-	if (c >= '0' && c <= '9') {
-		return c - '0';
-	}
-	if (c >= 'a' && c <= 'f') {
-		return c - 'a' + 10;
-	}
-	if (c >= 'A' && c <= 'F') {
-		return c - 'A' + 10;
-	}
-	return -1;
 }
 
 /* Decodes the n bytes at v (%XX escapes) into out (cap bytes); the length,
@@ -49,8 +35,8 @@ p11uri_decode(const char *name, const char *v, size_t n, uint8_t *out,
 			if (i + 2 >= n) {
 				hi = lo = -1;
 			} else {
-				hi = p11uri_hex(v[i + 1]);
-				lo = p11uri_hex(v[i + 2]);
+				hi = parse_hex_digit(v[i + 1]);
+				lo = parse_hex_digit(v[i + 2]);
 			}
 			if (hi < 0 || lo < 0) {
 				snprintf(why, P11URI_WHY_LEN, "%s: \"%%\" must "

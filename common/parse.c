@@ -567,3 +567,18 @@ parse_format_date(int64_t epoch, char *out, size_t cap)
 	    "T%02" PRId64 ":%02" PRId64 ":%02" PRId64 "Z", y, m, d,
 	    rem / 3600, rem / 60 % 60, rem % 60);
 }
+
+int
+parse_hex_digit(char c)
+{
+	if (c >= '0' && c <= '9') {
+		return c - '0';
+	}
+	if (c >= 'A' && c <= 'F') {
+		return c - 'A' + 10;
+	}
+	if (c >= 'a' && c <= 'f') {
+		return c - 'a' + 10;
+	}
+	return -1;
+}

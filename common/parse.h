@@ -40,6 +40,10 @@ bool parse_size(const char *s, uint64_t max, uint64_t *out,
     char why[PARSE_WHY_LEN]);
 
 /* A decimal unsigned integer in [min, max]. */
+/* The value of one hexadecimal digit (either case), -1 for anything else:
+ * the %XX escapes of the state file and of PKCS#11 URIs. */
+int parse_hex_digit(char c);
+
 bool parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out,
     char why[PARSE_WHY_LEN]);
 

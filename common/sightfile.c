@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "parse.h"
 #include "sightfile.h"
 
 static void
@@ -20,21 +21,6 @@ sightfile_escape(FILE *f, const char *s)
 	}
 }
 
-static int
-sightfile_hex(char c)
-{
-	if (c >= '0' && c <= '9') {
-		return c - '0';
-	}
-	if (c >= 'A' && c <= 'F') {
-		return c - 'A' + 10;
-	}
-	if (c >= 'a' && c <= 'f') {
-		return c - 'a' + 10;
-	}
-	return -1;
-}
-
 /* In place; false for a bad escape, an escaped NUL or an empty result. */
 static bool
 sightfile_unescape(char *s)
@@ -43,8 +29,8 @@ sightfile_unescape(char *s)
 
 	for (char *r = s; *r; r++) {
 		if (*r == '%') {
-			int hi = sightfile_hex(r[1]);
-			int lo = hi < 0 ? -1 : sightfile_hex(r[2]);
+			int hi = parse_hex_digit(r[1]);
+			int lo = hi < 0 ? -1 : parse_hex_digit(r[2]);
 
 			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
 				return false;

@@ -222,26 +222,30 @@ p11_new(const struct cfg *cfg, struct cfg_diag *diag, bool *ok)
 	return p;
 }
 
-/* A blank-padded CK_TOKEN_INFO field equals a URI value. */
+/* The length of a CK_TOKEN_INFO field without its blank padding. */
+static size_t
+p11_field_len(const CK_UTF8CHAR *field, size_t cap)
+{
+	while (cap > 0 && (field[cap - 1] == ' ' || field[cap - 1] == '\0')) {
+		cap--;
+	}
+	return cap;
+}
+
+/* A blank-padded field equals a URI value. */
 static bool
 p11_field_is(const CK_UTF8CHAR *field, size_t cap, const char *want)
 {
-	size_t n = strlen(want), len = cap;
+	size_t n = strlen(want);
 
-	while (len > 0 && (field[len - 1] == ' ' || field[len - 1] == '\0')) {
-		len--;
-	}
-	return len == n && memcmp(field, want, n) == 0;
+	return p11_field_len(field, cap) == n && memcmp(field, want, n) == 0;
 }
 
 static void
 p11_label_text(const CK_UTF8CHAR *field, size_t cap, char *out)
 {
-	size_t len = cap;
+	size_t len = p11_field_len(field, cap);
 
-	while (len > 0 && (field[len - 1] == ' ' || field[len - 1] == '\0')) {
-		len--;
-	}
 	for (size_t i = 0; i < len; i++) {
 		out[i] = field[i] >= 0x20 && field[i] < 0x7f
 		    ? (char)field[i] : '?';
