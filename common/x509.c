@@ -19,6 +19,7 @@
 #include <wolfssl/wolfcrypt/asn_public.h>
 #include <wolfssl/wolfcrypt/coding.h>
 
+#include "parse.h"
 #include "util.h"
 #include "x509.h"
 
@@ -502,7 +503,12 @@ x509_time(const WOLFSSL_ASN1_TIME *t, int64_t *out)
 	if (t == NULL || wolfSSL_ASN1_TIME_to_tm(t, &tm) != WOLFSSL_SUCCESS) {
 		return false;
 	}
-	*out = (int64_t)timegm(&tm);
+	/* Not timegm: with a 32-bit time_t (Debian 12 armhf) it cannot
+	 * give a date past 2038, and CA certificates reach 2049 and
+	 * beyond (docs/install.md, "ARM gateways"). */
+	*out = parse_days_from_civil(tm.tm_year + 1900, tm.tm_mon + 1,
+	    tm.tm_mday) * 86400 + tm.tm_hour * 3600 + tm.tm_min * 60
+	    + tm.tm_sec;
 	return true;
 }
 

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "parse.h"
 #include "testsum.h"
 
 static const char *
@@ -47,13 +48,12 @@ testsum_line(const char *path, const struct cfg *cfg,
 		}
 	}
 	if (nearest != 0) {
-		time_t t = (time_t)nearest;
-		struct tm tm;
+		char date[40];
 
-		if (gmtime_r(&t, &tm) != NULL) {
-			strftime(when, sizeof(when), " (nearest expiry %Y-%m-%d)",
-			    &tm);
-		}
+		/* The day of the full date; no gmtime, whose time_t may not
+		 * reach the date (32-bit on armhf). */
+		parse_format_date(nearest, date, sizeof(date));
+		snprintf(when, sizeof(when), " (nearest expiry %.10s)", date);
 	}
 	if (bundled > 0) {
 		snprintf(more, sizeof(more), "; and %zu in root bundles (dates "

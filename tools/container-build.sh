@@ -41,47 +41,10 @@ fi
 # fetches from, and all of them (updates, security) go into the base, so
 # that the image sees the same package versions as this machine (the
 # wolfSSL pin of tools/wolfssl-build.sh depends on it).
-DEBIAN_URI='[a-z]+://[^ ]*/debian(-security)?/?$'
-base_sources() {
-	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-		[ -f "$f" ] || continue
-		awk -v re="$DEBIAN_URI" '
-		$1 == "deb" {
-			i = 2
-			if ($2 ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
-			if ($i ~ re) print
-		}' "$f"
-	done
-	for f in /etc/apt/sources.list.d/*.sources; do
-		[ -f "$f" ] || continue
-		# deb822 stanzas of type deb naming a Debian archive, each
-		# written as one-line entries.
-		awk -v re="$DEBIAN_URI" '
-		BEGIN { RS = ""; FS = "\n" }
-		{
-			types = ""; uris = ""; suites = ""; comps = ""; off = 0
-			for (i = 1; i <= NF; i++) {
-				line = $i
-				if (line ~ /^#/) continue
-				k = tolower(line); sub(/:.*/, "", k)
-				v = line; sub(/^[^:]*:[ \t]*/, "", v)
-				if (k == "types") types = v
-				else if (k == "uris") uris = v
-				else if (k == "suites") suites = v
-				else if (k == "components") comps = v
-				else if (k == "enabled" && tolower(v) ~ /^no/) off = 1
-			}
-			if (off || types !~ /(^|[ \t])deb([ \t]|$)/) next
-			nu = split(uris, u, /[ \t]+/); ns = split(suites, s, /[ \t]+/)
-			for (a = 1; a <= nu; a++) {
-				if (u[a] !~ re) continue
-				for (b = 1; b <= ns; b++) print "deb " u[a] " " s[b] " " comps
-			}
-		}' "$f"
-	done
-}
+# shellcheck source=tools/debian-sources.sh
+. "$ROOT/tools/debian-sources.sh"
 
-SOURCES=$(base_sources)
+SOURCES=$(debian_deb_lines)
 MIRROR=$(echo "$SOURCES" | awk '$3 == "bookworm" && $2 !~ /security/ { print $2; exit }')
 [ -n "$MIRROR" ] || die "no Debian bookworm archive among this machine's apt sources"
 

@@ -4,6 +4,7 @@
 # hand steps.
 #
 #   tools/install-deps.sh build   compiling the daemon (also used by docker/)
+#   tools/install-deps.sh cross   compiling for ARM gateways (make cross)
 #   tools/install-deps.sh         everything: build, tests, the lab
 set -eu
 
@@ -18,10 +19,15 @@ python3-paho-mqtt python3-cryptography python3-prometheus-client clang \
 libclang-rt-14-dev valgrind procps coreutils python3-yaml yamllint systemd \
 softhsm2 opensc"
 
+# make cross / make test-cross: Debian's cross compilers (with their C
+# libraries) and qemu-user to run what they build.
+CROSS_PKGS="gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf qemu-user-static file"
+
 case "${1:-all}" in
 build) PKGS=$BUILD_PKGS ;;
 all) PKGS="$BUILD_PKGS $TEST_PKGS" ;;
-*) echo "usage: $0 [build]" >&2; exit 2 ;;
+cross) PKGS="$BUILD_PKGS $CROSS_PKGS" ;;
+*) echo "usage: $0 [build|cross]" >&2; exit 2 ;;
 esac
 
 missing=""

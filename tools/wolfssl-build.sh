@@ -30,7 +30,11 @@
 #
 # Environment: WOLFSSL_CFLAGS (default "-O2 -g -fstack-protector-strong"),
 # WOLFSSL_JOBS (default: number of cores), WOLFSSL_EXTRA_CONFIGURE (more
-# configure flags, for experiments; part of the hash). Needs dpkg-dev,
+# configure flags, for experiments; part of the hash), WOLFSSL_HOST (a GNU
+# triplet: a cross build for that target with $WOLFSSL_HOST-gcc, as
+# `make cross` asks; aarch64-linux-gnu or arm-linux-gnueabihf), and
+# WOLFSSL_ARM_CRYPTO=no (an arm64 target without the ARMv8 crypto
+# extensions: C code instead of their instructions). Needs dpkg-dev,
 # autoconf, automake, libtool, make, gcc; as root, the missing ones are
 # installed with apt-get.
 set -eu
@@ -66,6 +70,18 @@ UPSTREAM_VERSION=${WOLFSSL_DEB_VERSION%%-*}
 
 # ------------------------------------------------------------------ flags
 ARCH=$(dpkg --print-architecture 2>/dev/null || uname -m)
+HOST=${WOLFSSL_HOST:-}
+HOST_FLAGS=""
+if [ -n "$HOST" ]; then
+	case "$HOST" in
+	aarch64-linux-gnu) ARCH=arm64 ;;
+	arm-linux-gnueabihf) ARCH=armhf ;;
+	*) die "WOLFSSL_HOST=$HOST: certbridge cross-builds for aarch64-linux-gnu and arm-linux-gnueabihf" ;;
+	esac
+	CC=${CC:-$HOST-gcc}
+	export CC
+	HOST_FLAGS="--host=$HOST"
+fi
 
 # Every flag and why (docs/wolfssl.md has the same, for operators).
 CONFIGURE_FLAGS="
@@ -287,7 +303,15 @@ amd64 | x86_64)
 	ARCH_FLAGS="--enable-sp-asm --enable-aesni --enable-intelasm"
 	;;
 arm64 | aarch64)
-	ARCH_FLAGS="--enable-sp-asm --enable-armasm"
+	# The ARMv8 crypto extensions are used without a run-time check in
+	# 5.5.4: a core without them (the Raspberry Pi 4's Cortex-A72 in the
+	# BCM2711) stops on an illegal instruction; WOLFSSL_ARM_CRYPTO=no
+	# builds for it (docs/install.md, "ARM gateways").
+	if [ "${WOLFSSL_ARM_CRYPTO:-yes}" = no ]; then
+		ARCH_FLAGS="--enable-sp-asm"
+	else
+		ARCH_FLAGS="--enable-sp-asm --enable-armasm"
+	fi
 	;;
 *)
 	ARCH_FLAGS=""
@@ -297,7 +321,7 @@ CFLAGS_W=${WOLFSSL_CFLAGS:--O2 -g -fstack-protector-strong}
 EXTRA=${WOLFSSL_EXTRA_CONFIGURE:-}
 # One line, single spaces (word splitting is the point here).
 # shellcheck disable=SC2086,SC2116
-ALL_FLAGS=$(echo $CONFIGURE_FLAGS $ARCH_FLAGS $EXTRA)
+ALL_FLAGS=$(echo $CONFIGURE_FLAGS $ARCH_FLAGS $HOST_FLAGS $EXTRA)
 CC_ID=$(${CC:-cc} --version 2>/dev/null | head -n 1)
 
 KEY_TEXT="recipe=$RECIPE
@@ -364,52 +388,15 @@ dsc_ok() {
 	[ -f "$DSC" ] && [ "$(sha256sum < "$DSC" | cut -d' ' -f1)" = "$WOLFSSL_DSC_SHA256" ]
 }
 
-# deb-src entries for the Debian archives among the machine's deb entries:
-# one-line .list files and deb822 .sources files alike. Other vendors'
-# repositories are left out (most publish no sources).
-DEBIAN_URI='[a-z]+://[^ ]*/debian(-security)?(/[^ ]*)?$'
+# deb-src entries for the Debian archives among the machine's deb entries
+# (tools/debian-sources.sh).
+# shellcheck source=tools/debian-sources.sh
+. "$(cd "$(dirname "$0")" && pwd)/debian-sources.sh"
 derive_sources() {
 	apt_dir=$1
 	mkdir -p "$apt_dir/sources.parts"
-	: > "$apt_dir/sources.list"
-	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-		[ -f "$f" ] || continue
-		# deb [opts] URI suite comp...: keep the Debian ones.
-		awk -v re="$DEBIAN_URI" '
-		$1 == "deb" {
-			i = 2
-			if ($2 ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
-			if ($i ~ re || ($i "/") ~ re) { $1 = "deb-src"; print }
-		}' "$f" >> "$apt_dir/sources.list"
-	done
-	n=0
-	for f in /etc/apt/sources.list.d/*.sources; do
-		[ -f "$f" ] || continue
-		n=$((n + 1))
-		# deb822 stanzas: Types with "deb", a Debian URI, not disabled.
-		awk -v re="$DEBIAN_URI" '
-		BEGIN { RS = ""; FS = "\n" }
-		{
-			types = 0; debian = 0; off = 0; out = ""
-			for (i = 1; i <= NF; i++) {
-				line = $i
-				if (line ~ /^#/) continue
-				if (tolower(line) ~ /^types:/) {
-					if (line ~ /[ \t]deb([ \t]|$)/) types = 1
-					line = "Types: deb-src"
-				} else if (tolower(line) ~ /^uris:/) {
-					m = split(line, u, /[ \t]+/)
-					for (k = 2; k <= m; k++)
-						if (u[k] ~ re || (u[k] "/") ~ re) debian = 1
-				} else if (tolower(line) ~ /^enabled:[ \t]*no/) {
-					off = 1
-				}
-				out = out line "\n"
-			}
-			if (types && debian && !off) printf "%s\n", out
-		}' "$f" > "$apt_dir/sources.parts/derived-$n.sources"
-	done
-	[ -s "$apt_dir/sources.list" ] || [ -n "$(cat "$apt_dir/sources.parts/"*.sources 2>/dev/null)" ] \
+	debian_deb_lines | sed 's/^deb /deb-src /' > "$apt_dir/sources.list"
+	[ -s "$apt_dir/sources.list" ] \
 	    || die "no Debian deb entries in /etc/apt/sources.list(.d) to derive deb-src from"
 }
 

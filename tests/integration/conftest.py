@@ -22,6 +22,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cbtest  # noqa: E402
+from cbfixtures import broker, pki  # noqa: E402,F401
 
 
 def _check_binary():
@@ -34,21 +35,8 @@ def _check_binary():
 
 
 @pytest.fixture(scope="session")
-def pki(tmp_path_factory):
-    return cbtest.make_pki(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(scope="session")
 def certbridge_bin():
     return _check_binary()
-
-
-@pytest.fixture(scope="module")
-def broker(pki, tmp_path_factory):
-    b = cbtest.Broker(pki, tmp_path_factory.mktemp("broker"))
-    b.start()
-    yield b
-    b.stop()
 
 
 @pytest.fixture(scope="module")

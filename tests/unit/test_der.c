@@ -277,8 +277,15 @@ test_time_ranges(void **state)
 static void
 test_time_against_timegm(void **state)
 {
+	/* The C library answers only as far as its time_t reaches (2038
+	 * with Debian 12 armhf's 32-bit one); the reader itself has no such
+	 * bound (test_time_far_future). */
+	const int64_t end = sizeof(time_t) >= 8 ? INT64_C(5680281600)
+	    : INT64_C(2147483647) - 86400;
+
 	(void)state;
-	for (time_t t = -631152000; t < 5680281600; t += 86400 + 61) {
+	for (int64_t i = -631152000; i < end; i += 86400 + 61) {
+		time_t t = (time_t)i;
 		struct tm tm;
 		char s[32];
 
@@ -292,6 +299,22 @@ test_time_against_timegm(void **state)
 			    (int64_t)t);
 		}
 	}
+}
+
+/* Past the 32-bit time_t (2038), past 32 unsigned bits (2106): a CA that
+ * runs to 2049 must read as 2049 on every gateway, armhf included. */
+static void
+test_time_far_future(void **state)
+{
+	(void)state;
+	assert_int_equal(time_ok(DER_GENERALIZED_TIME, "20380119031408Z"),
+	    INT64_C(2147483648));
+	assert_int_equal(time_ok(DER_UTC_TIME, "491231235959Z"),
+	    INT64_C(2524607999));
+	assert_int_equal(time_ok(DER_GENERALIZED_TIME, "21060207062816Z"),
+	    INT64_C(4294967296));
+	assert_int_equal(time_ok(DER_GENERALIZED_TIME, "21491231000000Z"),
+	    INT64_C(5680195200));
 }
 
 /* -------------------------------------------------------- integers, OIDs */
@@ -374,6 +397,7 @@ main(void)
 		cmocka_unit_test(test_time_forms),
 		cmocka_unit_test(test_time_ranges),
 		cmocka_unit_test(test_time_against_timegm),
+		cmocka_unit_test(test_time_far_future),
 		cmocka_unit_test(test_integer),
 		cmocka_unit_test(test_oid),
 	};
