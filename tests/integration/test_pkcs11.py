@@ -65,6 +65,16 @@ class Hsm:
         self.pin_file.write_text(PIN + "\n")
         os.chmod(self.pin_file, 0o600)
 
+    def tool(self, *args):
+        """pkcs11-tool (opensc) on this token, logged in."""
+        env = dict(os.environ)
+        env.update(self.env)
+        r = subprocess.run(["pkcs11-tool", "--module", MODULE, "--token-label", TOKEN,
+                            "--login", "--pin", PIN] + list(args), env=env,
+                           capture_output=True, timeout=cbtest.t(30))
+        assert r.returncode == 0, (args, r.stdout, r.stderr)
+        return r.stdout
+
     def util(self, *args):
         env = dict(os.environ)
         env.update(self.env)
@@ -136,6 +146,37 @@ def test_rsa_keys_in_the_token(broker, make_gateway, pki, hsm, tls):
     assert one_session(g, broker, pki) == UPSTREAM_CN
     ev = g.wait_event("device-admitted")
     assert ev.get("tls") == "TLSv" + tls, ev["_line"]
+
+
+class _PublicOnly:
+    """What mkpki needs of a key to issue a certificate for it: its public
+    half (the private one never leaves the token)."""
+
+    def __init__(self, public):
+        self._public = public
+
+    def public_key(self):
+        return self._public
+
+
+def test_key_born_in_the_token(broker, make_gateway, pki, hsm, tmp_path):
+    """The hardware way: the key pair is generated inside the token
+    (pkcs11-tool), a certificate is issued for its public key, and the key
+    never exists as a file."""
+    from cryptography.hazmat.primitives.serialization import load_der_public_key
+    hsm.tool("--keypairgen", "--key-type", "EC:prime256v1", "--label", "born-here",
+             "--id", "21")
+    pub_der = tmp_path / "born-here.pub.der"
+    hsm.tool("--read-object", "--type", "pubkey", "--id", "21", "-o", str(pub_der))
+    public = load_der_public_key(pub_der.read_bytes())
+    leaf = mkpki.make_leaf("localhost", pki.pair("ca-old"), usage="server",
+                           dns=["localhost"], ips=["127.0.0.1"], key=_PublicOnly(public))
+    mkpki.write_cert(str(tmp_path / "born-here.pem"), leaf.cert)
+    ov = token_overrides(hsm, down="pkcs11:token=%s;object=born-here" % TOKEN)
+    ov["downstream"]["cert"] = str(tmp_path / "born-here.pem")
+    g = make_gateway(broker.port, ov, env=hsm.env)
+    assert one_session(g, broker, pki) == UPSTREAM_CN
+    assert not list(tmp_path.glob("*.key")), list(tmp_path.iterdir())
 
 
 def test_reload_with_the_token(broker, make_gateway, pki, hsm):
