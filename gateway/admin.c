@@ -22,6 +22,7 @@
 #include "gen.h"
 #include "listener.h"
 #include "metrics.h"
+#include "page.h"
 #include "parse.h"
 #include "registry.h"
 #include "runtime.h"
@@ -186,8 +187,8 @@ admin_handle(struct evhttp_request *req, void *arg)
 	if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
 		evhttp_add_header(evhttp_request_get_output_headers(req),
 		    "Allow", "GET, HEAD");
-		evbuffer_add_printf(body, "read-only: GET /healthz, /metrics "
-		    "or /status\n");
+		evbuffer_add_printf(body, "read-only: GET /, /healthz, "
+		    "/metrics or /status\n");
 		admin_reply(req, 405, "Method Not Allowed", "text/plain", body);
 	} else if (path != NULL && strcmp(path, "/healthz") == 0) {
 		bool up = admin_serving(a->rt);
@@ -199,12 +200,23 @@ admin_handle(struct evhttp_request *req, void *arg)
 		admin_metrics(a->rt, body);
 		admin_reply(req, HTTP_OK, "OK",
 		    "text/plain; version=0.0.4; charset=utf-8", body);
+	} else if (path != NULL && strcmp(path, "/") == 0) {
+		struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+
+		page_html(a->rt, body);
+		/* Belt and braces for a page that holds outside strings: no
+		 * script may run and nothing may be fetched, whatever a
+		 * browser makes of it. */
+		evhttp_add_header(h, "Content-Security-Policy", "default-src "
+		    "'none'; style-src 'unsafe-inline'; img-src 'self'");
+		evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+		admin_reply(req, HTTP_OK, "OK", "text/html; charset=utf-8", body);
 	} else if (path != NULL && strcmp(path, "/status") == 0) {
 		status_json(a->rt, body);
 		admin_reply(req, HTTP_OK, "OK", "application/json", body);
 	} else {
-		evbuffer_add_printf(body, "not found: try /healthz, /metrics "
-		    "or /status\n");
+		evbuffer_add_printf(body, "not found: try / (the status "
+		    "page), /healthz, /metrics or /status\n");
 		admin_reply(req, HTTP_NOTFOUND, "Not Found", "text/plain", body);
 	}
 	evbuffer_free(body);

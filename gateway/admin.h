@@ -1,6 +1,7 @@
 /*
  * admin.h - the read-only HTTP endpoint on [gateway] admin_listen:
- * GET /healthz, /metrics (Prometheus text), /status (JSON).
+ * GET / (the status page, page.h), /healthz, /metrics (Prometheus text),
+ * /status (JSON).
  *
  * It serves from the same event loop as the devices, and nothing on it can
  * change the gateway: only GET and HEAD are answered.

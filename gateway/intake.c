@@ -91,6 +91,14 @@ intake_handshake_failed(struct session *s)
 		log_str(&l, "detail", detail);
 		log_end(&l);
 	}
+	/* A judged certificate, or a handshake the device broke off with
+	 * an alert, is a refusal an operator may be asked about; a port
+	 * check closing without a word, or a handshake that timed out, is
+	 * not worth pushing those out of the ring. */
+	if (s->verdict.decided || (why != REASON_PROTOCOL
+	    && why != REASON_TIMEOUT)) {
+		session_note_refusal(s, why, detail);
+	}
 	s->quiet_close = true;
 	session_end(s, why, detail);
 }

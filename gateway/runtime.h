@@ -22,6 +22,7 @@ struct admit;
 struct gen;
 struct listener_set;
 struct metrics;
+struct refusals;
 struct registry;
 struct rejudge;
 struct sightings;
@@ -44,6 +45,8 @@ struct runtime {
 	struct admit *admit;
 	struct metrics *metrics;
 	struct sightings *sightings;
+	/* The last refusals, for the status page and /status. */
+	struct refusals *refusals;
 	struct watch *watch;
 	struct rejudge *rejudge;
 };

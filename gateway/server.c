@@ -22,6 +22,7 @@
 #include "metrics.h"
 #include "notify.h"
 #include "parse.h"
+#include "refusals.h"
 #include "registry.h"
 #include "rejudge.h"
 #include "runtime.h"
@@ -574,6 +575,7 @@ server_new(const char *config_path, int *exit_code)
 	srv->state_timer = event_new(srv->rt.base, -1, EV_PERSIST,
 	    server_on_state_timer, srv);
 	srv->rt.sightings = sightings_new();
+	srv->rt.refusals = refusals_new();
 	srv->rt.watch = watch_new(srv->rt.base);
 	srv->rt.metrics = metrics_new();
 	srv->rt.sessions = registry_new();
@@ -586,6 +588,7 @@ server_new(const char *config_path, int *exit_code)
 	    || srv->sig_hup == NULL || srv->sig_term == NULL
 	    || srv->sig_int == NULL || srv->grace_timer == NULL
 	    || srv->state_timer == NULL || srv->rt.sightings == NULL
+	    || srv->rt.refusals == NULL
 	    || srv->notify == NULL) {
 		fprintf(stderr, "certbridge: out of memory at start\n");
 		server_free(srv);
@@ -671,6 +674,7 @@ server_free(struct server *srv)
 		event_free(srv->state_timer);
 	}
 	sightings_free(srv->rt.sightings);
+	refusals_free(srv->rt.refusals);
 	watch_free(srv->rt.watch);
 	metrics_free(srv->rt.metrics);
 	upstream_free(srv->rt.upstream);

@@ -326,6 +326,10 @@ session_refuse_connack(struct session *s, uint8_t code, enum reason why,
 	if (why == REASON_IDENTITY || why == REASON_UPSTREAM_UNAVAILABLE) {
 		metrics_refused(s->rt->metrics, why);
 	}
+	/* The broker being away is not the device's refusal. */
+	if (why != REASON_UPSTREAM_UNAVAILABLE) {
+		session_note_refusal(s, why, detail);
+	}
 	if (s->up != NULL) {
 		conn_set_reading(s->up, false);
 	}

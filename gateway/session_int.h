@@ -158,5 +158,10 @@ void bridge_keepalive(struct session *s);
 /* session_judge.c: a handshake begun under an older generation is judged
  * under the current one; false when it was refused (and ended). */
 bool session_judged_current(struct session *s);
+/* Adds the session's refusal to the ring the status page shows
+ * (refusals.h): its peer, its device (the identity, or the first CN of the
+ * refused certificate) and why. */
+void session_note_refusal(struct session *s, enum reason why,
+    const char *detail);
 
 #endif

@@ -4,11 +4,43 @@
  */
 #include <string.h>
 
+#include "certfacts.h"
 #include "clock.h"
 #include "gen.h"
 #include "metrics.h"
+#include "refusals.h"
+#include "runtime.h"
 #include "session_int.h"
 #include "trust.h"
+
+void
+session_note_refusal(struct session *s, enum reason why, const char *detail)
+{
+	char device[sizeof(((struct refusal *)NULL)->device)] = "";
+	const struct trust_chain *chain = &s->verdict.chain;
+
+	if (s->rt->refusals == NULL) {
+		return;
+	}
+	if (s->verdict.id.len > 0) {
+		judge_identity_display(&s->verdict.id, device, sizeof(device));
+	} else if (chain->count > 0) {
+		/* A resumed session refused before its identity was read
+		 * (a refused full handshake has it, trust.c): the name the
+		 * identity rule gives, or the first CN (judge.h). */
+		struct certfacts leaf;
+		struct judge_identity id;
+		char why_not[CERTFACTS_WHY_LEN];
+
+		if (certfacts_parse(chain->der, chain->len[0], &leaf,
+		    why_not)) {
+			judge_identity(&leaf, s->gen->cfg->mqtt.identity, &id);
+			judge_identity_display(&id, device, sizeof(device));
+		}
+	}
+	refusals_add(s->rt->refusals, clock_wall_s(), s->peer, device, why,
+	    detail);
+}
 
 /*
  * A device whose handshake began under an older generation was judged by
@@ -60,6 +92,7 @@ session_rejudge(struct session *s, int64_t now)
 	 * publishes the device's will as for any lost device. */
 	metrics_revoked(s->rt->metrics, j.reason);
 	session_log_end(s, "session-revoked", j.reason, j.detail);
+	session_note_refusal(s, j.reason, j.detail);
 	s->quiet_close = true;
 	session_end(s, j.reason, j.detail);
 	return true;

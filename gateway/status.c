@@ -14,6 +14,8 @@
 #include "gen.h"
 #include "jsonw.h"
 #include "listener.h"
+#include "reason.h"
+#include "refusals.h"
 #include "registry.h"
 #include "runtime.h"
 #include "sightings.h"
@@ -154,6 +156,33 @@ status_cas(struct jsonw *w, const struct runtime *rt, int64_t now)
 	jsonw_end(w);
 }
 
+/* Newest first, as the page shows them. */
+static void
+status_refusals(struct jsonw *w, const struct runtime *rt)
+{
+	size_t n = rt->refusals != NULL ? refusals_count(rt->refusals) : 0;
+
+	jsonw_key(w, "refusals");
+	jsonw_arr(w);
+	for (size_t i = 0; i < n; i++) {
+		const struct refusal *r = refusals_at(rt->refusals, i);
+
+		jsonw_obj(w);
+		jsonw_kdate(w, "time", r->at);
+		jsonw_kstr(w, "peer", r->peer);
+		jsonw_key(w, "device");
+		if (r->device[0] != '\0') {
+			jsonw_str(w, r->device);
+		} else {
+			jsonw_null(w);
+		}
+		jsonw_kstr(w, "reason", reason_slug(r->why));
+		jsonw_kstr(w, "detail", r->detail);
+		jsonw_end(w);
+	}
+	jsonw_end(w);
+}
+
 void
 status_json(const struct runtime *rt, struct evbuffer *out)
 {
@@ -172,6 +201,7 @@ status_json(const struct runtime *rt, struct evbuffer *out)
 	status_upstream(&w, rt, now);
 	status_certificates(&w, rt, now);
 	status_cas(&w, rt, now);
+	status_refusals(&w, rt);
 	jsonw_end(&w);
 	jsonw_raw(&w, "\n");
 	if (w.failed) {

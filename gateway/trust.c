@@ -195,6 +195,17 @@ trust_judge_chain(const struct trust *t, struct trust_verdict *v,
 		snprintf(j.detail, sizeof(j.detail), "out of memory keeping "
 		    "the device's chain");
 	}
+	if (!j.admitted && n > 0) {
+		/* A refused chain is not kept; its name is, for the list of
+		 * refusals an operator reads (refusals.h). */
+		struct certfacts leaf;
+		char why[CERTFACTS_WHY_LEN];
+
+		memset(&v->id, 0, sizeof(v->id));
+		if (certfacts_parse(der[0], len[0], &leaf, why)) {
+			judge_identity(&leaf, t->cfg->mqtt.identity, &v->id);
+		}
+	}
 	trust_x509_free_all(xs, n);
 	trust_decide(v, &j);
 	return j.admitted;

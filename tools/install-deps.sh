@@ -8,7 +8,8 @@
 #   tools/install-deps.sh         everything: build, tests, the lab
 set -eu
 
-# softhsm2, opensc: the PKCS#11 tests (a software token, pkcs11-tool).
+# softhsm2, opensc: the PKCS#11 tests (a software token, pkcs11-tool);
+# chromium: the status page is checked in a real headless browser.
 # dpkg-dev, autoconf, automake, libtool: tools/wolfssl-build.sh unpacks and
 # builds Debian's wolfSSL source (the default build); libwolfssl-dev is the
 # pin it checks against and what `make WOLFSSL=system` links.
@@ -17,7 +18,7 @@ dpkg-dev autoconf automake libtool"
 TEST_PKGS="libcmocka-dev mosquitto mosquitto-clients openssl python3 python3-pytest \
 python3-paho-mqtt python3-cryptography python3-prometheus-client clang \
 libclang-rt-14-dev valgrind procps coreutils python3-yaml yamllint systemd \
-softhsm2 opensc"
+softhsm2 opensc chromium"
 
 # make cross / make test-cross: Debian's cross compilers (with their C
 # libraries) and qemu-user to run what they build.
