@@ -352,10 +352,12 @@ fuzz: deps
 
 # Figures, not assertions: see docs/benchmarks.md. certbridge beside HAProxy
 # (installed by tools/bench.py when missing), 3 interleaved runs, about 5 min;
-# BENCH_ARGS=--quick for small numbers.
+# BENCH_ARGS=--quick for small numbers. Then the status page's cost
+# (tools/bench_page.py, a few seconds).
 bench: deps
 	@$(MAKE) --no-print-directory build
 	$(PYTHON) tools/bench.py --build $(B) $(BENCH_ARGS)
+	$(PYTHON) tools/bench_page.py --build $(B)
 
 # ---------------------------------------------------------------- soak
 

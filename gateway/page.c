@@ -44,6 +44,8 @@ static const char *const page_colours[] = {
 	"#3b6ea5", "#e08a2c", "#4c9a5b", "#b0413e", "#7d5ba6", "#6b7b8c",
 };
 
+/* On a phone the tables keep a laptop's width and scroll sideways in their
+ * .scroll box, rather than squeezing a subject into a letter per line. */
 static const char page_style[] =
     "<style>\n"
     "body{font:15px/1.4 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;"
@@ -68,7 +70,7 @@ static const char page_style[] =
     ".none{color:#6b7480;font-style:italic}\n"
     "code{font-size:.95em}\n"
     "@media (max-width:640px){body{font-size:14px;padding:6px}"
-    "th,td{padding:3px 4px}}\n"
+    "th,td{padding:3px 4px}table{min-width:620px}}\n"
     "@media print{nav{display:none}body{max-width:none}"
     ".warn,.crit{-webkit-print-color-adjust:exact;print-color-adjust:exact}}\n"
     "</style>\n";

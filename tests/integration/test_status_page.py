@@ -8,7 +8,7 @@ browser built must show one row per CA with its figures, the migration bar
 split between them, the retire_after date flagged, both refusals with
 reason= and what to do, the hostile CN as text (no script element
 anywhere), and /status must carry the same refusals. The screenshot is
-kept as build/status-page.png for a person to look at.
+kept under build/ (status-page*.png) for a person to look at.
 """
 
 import datetime
@@ -25,7 +25,7 @@ from cbtest import PahoClient, mkpki, uid
 HOSTILE_CN = "<script>alert(1)</script>\"'\x01"
 HOSTILE_SHOWN = "<script>alert(1)</script>\"'\\x01"
 CHROMIUM = "/usr/lib/chromium/chromium"
-SCREENSHOT = cbtest.REPO / "build" / "status-page.png"
+SCREENSHOTS = cbtest.REPO / "build"
 
 
 class Dom(HTMLParser):
@@ -157,12 +157,20 @@ def test_status_has_the_same_refusals(site):
         assert r["detail"], r
 
 
-def test_screenshot_for_a_person(site, tmp_path):
+@pytest.mark.parametrize("name,size", [("status-page.png", "1366,768"),
+                                       ("status-page-full.png", "1366,1900"),
+                                       ("status-page-phone.png", "412,915")])
+def test_screenshots_for_a_person(site, tmp_path, name, size):
+    """A laptop's screen, the whole page (docs/operations.md shows it) and
+    a phone's: kept under build/ for a person to look at."""
     g, _, _ = site
-    shot = tmp_path / "page.png"
+    shot = tmp_path / name
     browser("http://127.0.0.1:%d/" % g.admin_port, "--screenshot=%s" % shot,
-            "--window-size=1366,768", "--hide-scrollbars", tmp=tmp_path / "profile")
+            "--window-size=%s" % size, "--hide-scrollbars", tmp=tmp_path / "profile")
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20000, len(data)
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(shot, SCREENSHOT)
+    # The PNG's own size is the window's: the page was laid out at it.
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert "%d,%d" % (width, height) == size, (width, height)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(shot, SCREENSHOTS / name)
