@@ -596,20 +596,21 @@ def test_http_methods_and_paths(broker, make_gateway):
     assert (status, body) == (200, b"ok\n"), (status, body)
     status, headers, body = admin_request(port, "/healthz", method="HEAD")
     assert status == 200 and body == b"", (status, body)
-    for path in ("/metrics", "/status"):
+    for path in ("/", "/metrics", "/status"):
         status, headers, body = admin_request(port, path, method="HEAD")
         assert status == 200 and body == b"", (path, status)
 
     st0 = admin_status(port)
     m0 = metrics(g)
     for method in ("POST", "PUT", "DELETE", "PATCH", "OPTIONS"):
-        for path in ("/healthz", "/metrics", "/status", "/reload"):
+        for path in ("/", "/healthz", "/metrics", "/status", "/reload"):
             status, headers, body = admin_request(port, path, method=method,
                                                   body=b"generation=7")
             assert status == 405, (method, path, status, body)
             allow = {a.strip() for a in headers.get("allow", "").split(",")}
             assert allow == {"GET", "HEAD"}, (method, path, headers)
-    for path in ("/", "/nope", "/metrics/x", "/healthz2", "/status.json"):
+    # "/" is the status page (test_status_page.py); the rest is not found.
+    for path in ("/nope", "/index.html", "/metrics/x", "/healthz2", "/status.json"):
         status, headers, body = admin_request(port, path)
         assert status == 404, (path, status)
     # Nothing changed: same generation and load time, no reload counted.
