@@ -122,6 +122,16 @@ page_days_cell(struct evbuffer *out, int64_t not_after, int64_t now)
 	}
 }
 
+/* The "ends" and "days left" cells of a certificate (or a CRL). */
+static void
+page_ends_cells(struct evbuffer *out, int64_t not_after, int64_t now)
+{
+	evbuffer_add_printf(out, "<td class=\"date\">");
+	page_date(out, not_after, 10);
+	evbuffer_add_printf(out, "</td>");
+	page_days_cell(out, not_after, now);
+}
+
 static void
 page_cell(struct evbuffer *out, const char *cls, const char *text)
 {
@@ -281,10 +291,7 @@ page_cert_row(struct evbuffer *out, const struct certinv_item *it,
 	page_cell(out, NULL, certinv_role_name(it->role));
 	page_cell(out, NULL, it->name);
 	page_cell(out, "wrap", it->subject);
-	evbuffer_add_printf(out, "<td class=\"date\">");
-	page_date(out, it->not_after, 10);
-	evbuffer_add_printf(out, "</td>");
-	page_days_cell(out, it->not_after, now);
+	page_ends_cells(out, it->not_after, now);
 	page_cell(out, "wrap", it->path);
 	evbuffer_add_printf(out, "</tr>\n");
 }
@@ -383,10 +390,7 @@ page_upstream(const struct runtime *rt, struct evbuffer *out, int64_t now)
 		evbuffer_add_printf(out, "<tr>");
 		page_cell(out, "wrap", chain[i].subject);
 		page_cell(out, "wrap", chain[i].issuer);
-		evbuffer_add_printf(out, "<td class=\"date\">");
-		page_date(out, chain[i].not_after, 10);
-		evbuffer_add_printf(out, "</td>");
-		page_days_cell(out, chain[i].not_after, now);
+		page_ends_cells(out, chain[i].not_after, now);
 		evbuffer_add_printf(out, "<td><code>%.23s...</code></td></tr>\n",
 		    chain[i].fingerprint);
 	}
