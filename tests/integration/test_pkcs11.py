@@ -254,3 +254,14 @@ def test_pin_file_others_can_read_is_a_warning(pki, hsm, tmp_path):
     assert "%s:%d: [gateway] pkcs11_pin_file: warning: the PIN file" % (conf, line) in out, out
     assert "can be read by others (mode 0644)" in out, out
     assert PIN not in out.replace(str(tmp_path), ""), out
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="judging another user's access needs root")
+def test_pin_file_must_be_readable_by_the_user(pki, hsm, tmp_path):
+    """After the privilege drop a reload reads the PIN file again as
+    [gateway] user: -t says so when that user cannot."""
+    rc, out, conf = check_t(pki, hsm, tmp_path, token_overrides(hsm, user="nobody"))
+    assert rc == 1, out
+    line = cbtest.line_of(conf, "gateway", "pkcs11_pin_file")
+    assert ('%s:%d: [gateway] pkcs11_pin_file: user "nobody" ([gateway] user) cannot read "%s"'
+            % (conf, line, hsm.pin_file)) in out, out
