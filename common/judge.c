@@ -603,9 +603,15 @@ judge_device_links(const struct judge_rules *rules,
 	}
 	/* wolfSSL's refusal is final, but for an unknown issuer the walk
 	 * below may know better why (an intermediate that may not issue
-	 * certificates, say), so that one is held until then. */
+	 * certificates, say), so that one is held until then. So is a
+	 * bad-cert of wolfSSL's own words: a CA:TRUE leaf under a pathlen 0
+	 * intermediate reads "path length constraint exceeded", a keyCertSign
+	 * leaf over TLS 1.2 "Key Use digitalSignature not set", where the
+	 * leaf profile names the extension and the fix (T3). */
 	if (!judge_library_code(rules, chain[0], verify_code, &lib)) {
-		if (judge_vclass(verify_code) != JUDGE_VC_UNKNOWN_ISSUER) {
+		enum judge_vclass vc = judge_vclass(verify_code);
+
+		if (vc != JUDGE_VC_UNKNOWN_ISSUER && vc != JUDGE_VC_OTHER) {
 			*v = lib;
 			return;
 		}
@@ -627,6 +633,10 @@ judge_device_links(const struct judge_rules *rules,
 		}
 	}
 	if (!judge_leaf_profile(&certs[0], v)) {
+		return;
+	}
+	if (lib_refused && judge_vclass(verify_code) == JUDGE_VC_OTHER) {
+		*v = lib;
 		return;
 	}
 	if (!judge_walk(rules, certs, n, &ls, &path, missing)) {

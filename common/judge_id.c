@@ -19,7 +19,8 @@
 
 /* Converts a BMPString (UCS-2) or UniversalString (UCS-4), big-endian,
  * to UTF-8. Surrogates and code points above U+10FFFF fail; so does
- * running out of room (the caller reports "too long"). */
+ * running out of room (the caller reports "too long"). On failure,
+ * *out_len is what was converted before it, a name to show. */
 static bool
 judge_wide_to_utf8(const uint8_t *in, size_t len, size_t unit, uint8_t *out,
     size_t cap, size_t *out_len, bool *too_long)
@@ -27,6 +28,7 @@ judge_wide_to_utf8(const uint8_t *in, size_t len, size_t unit, uint8_t *out,
 	size_t o = 0;
 
 	*too_long = false;
+	*out_len = 0;
 	if (len % unit != 0) {
 		return false;
 	}
@@ -39,6 +41,7 @@ judge_wide_to_utf8(const uint8_t *in, size_t len, size_t unit, uint8_t *out,
 			cp = (cp << 8) | in[i + k];
 		}
 		if ((cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff) {
+			*out_len = o;
 			return false;
 		}
 		if (cp < 0x80) {
@@ -62,6 +65,7 @@ judge_wide_to_utf8(const uint8_t *in, size_t len, size_t unit, uint8_t *out,
 		}
 		if (o + n > cap) {
 			*too_long = true;
+			*out_len = o;
 			return false;
 		}
 		memcpy(out + o, buf, n);
@@ -69,6 +73,54 @@ judge_wide_to_utf8(const uint8_t *in, size_t len, size_t unit, uint8_t *out,
 	}
 	*out_len = o;
 	return true;
+}
+
+/* The length of the UTF-8 sequence a lead byte starts, 0 for a byte that
+ * cannot start one (a continuation, 0xc0, 0xc1, 0xf5 and up). */
+static size_t
+judge_utf8_lead_len(uint8_t c)
+{
+	if (c >= 0xc2 && c <= 0xdf) {
+		return 2;
+	}
+	if (c >= 0xe0 && c <= 0xef) {
+		return 3;
+	}
+	if (c >= 0xf0 && c <= 0xf4) {
+		return 4;
+	}
+	return 0;
+}
+
+/* The length of the well-formed multi-byte UTF-8 sequence at s (at most
+ * left bytes read) and its code point, or 0: overlong forms, surrogates and
+ * code points past U+10FFFF are not UTF-8. */
+static size_t
+judge_utf8_seq(const uint8_t *s, size_t left, uint32_t *cp)
+{
+	size_t n = judge_utf8_lead_len(s[0]);
+
+	if (n == 0 || n > left) {
+		return 0;
+	}
+	*cp = s[0] & (n == 2 ? 0x1fu : n == 3 ? 0x0fu : 0x07u);
+	for (size_t k = 1; k < n; k++) {
+		if ((s[k] & 0xc0) != 0x80) {
+			return 0;
+		}
+		*cp = (*cp << 6) | (s[k] & 0x3fu);
+	}
+	if ((n == 3 && *cp < 0x800) || (n == 4 && *cp < 0x10000)
+	    || *cp > 0x10ffff || (*cp >= 0xd800 && *cp <= 0xdfff)) {
+		return 0;
+	}
+	return n;
+}
+
+static bool
+judge_is_c1(uint32_t cp)
+{
+	return cp >= 0x80 && cp <= 0x9f;
 }
 
 /*
@@ -81,7 +133,7 @@ judge_text_problem(const uint8_t *s, size_t len, size_t *at, unsigned *byte)
 {
 	for (size_t i = 0; i < len;) {
 		uint8_t c = s[i];
-		uint32_t cp;
+		uint32_t cp = 0;
 		size_t n;
 
 		*at = i;
@@ -96,32 +148,17 @@ judge_text_problem(const uint8_t *s, size_t len, size_t *at, unsigned *byte)
 			i++;
 			continue;
 		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			n = 2;
-			cp = c & 0x1fu;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			n = 3;
-			cp = c & 0x0fu;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			n = 4;
-			cp = c & 0x07u;
-		} else {
+		n = judge_utf8_lead_len(c);
+		if (n == 0) {
 			return "a byte that is not UTF-8";
 		}
 		if (i + n > len) {
 			return "a cut UTF-8 sequence";
 		}
-		for (size_t k = 1; k < n; k++) {
-			if ((s[i + k] & 0xc0) != 0x80) {
-				return "a byte that is not UTF-8";
-			}
-			cp = (cp << 6) | (s[i + k] & 0x3fu);
-		}
-		if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000)
-		    || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+		if (judge_utf8_seq(s + i, len - i, &cp) == 0) {
 			return "a byte that is not UTF-8";
 		}
-		if (cp >= 0x80 && cp <= 0x9f) {
+		if (judge_is_c1(cp)) {
 			return "a control character";
 		}
 		i += n;
@@ -140,6 +177,26 @@ judge_id_set_shown(struct judge_identity *id, const uint8_t *p, size_t len)
 	}
 	id->bytes[len] = '\0';
 	id->len = len;
+}
+
+/* A name to show in logs and sightings (escaped there) for a device
+ * without an identity: the first CN, as UTF-8 where it is a wide string,
+ * as far as it converts. */
+static void
+judge_id_show_cn(struct judge_identity *id, const struct certfacts_string *cn)
+{
+	uint8_t wide[JUDGE_IDENTITY_MAX + 4];
+	size_t n = 0;
+	bool too_long;
+
+	if (cn->tag != DER_BMP_STRING && cn->tag != DER_UNIVERSAL_STRING) {
+		judge_id_set_shown(id, cn->bytes.ptr, cn->bytes.len);
+		return;
+	}
+	(void)judge_wide_to_utf8(cn->bytes.ptr, cn->bytes.len,
+	    cn->tag == DER_BMP_STRING ? 2 : 4, wide, JUDGE_IDENTITY_MAX, &n,
+	    &too_long);
+	judge_id_set_shown(id, wide, n);
 }
 
 /* Takes one field as the identity, or says why it cannot be one. */
@@ -262,8 +319,7 @@ judge_identity(const struct certfacts *f, enum cfg_identity rule,
 		break;
 	}
 	if (id->state != JUDGE_ID_OK && f->cn_count > 0) {
-		/* A name to show in logs and sightings, escaped there. */
-		judge_id_set_shown(id, f->cn[0].bytes.ptr, f->cn[0].bytes.len);
+		judge_id_show_cn(id, &f->cn[0]);
 	}
 }
 
@@ -279,26 +335,34 @@ void
 judge_identity_display(const struct judge_identity *id, char *out,
     size_t cap)
 {
+	const uint8_t *b = (const uint8_t *)id->bytes;
 	size_t o = 0;
 
 	if (cap == 0) {
 		return;
 	}
 	for (size_t i = 0; i < id->len; i++) {
-		uint8_t c = (uint8_t)id->bytes[i];
+		uint32_t cp = 0;
+		size_t n = b[i] >= 0x80 ? judge_utf8_seq(b + i, id->len - i, &cp)
+		    : 1;
 
-		if (c < 0x20 || c == 0x7f || c == '\\') {
+		if (n == 0 || judge_is_c1(cp) || b[i] < 0x20 || b[i] == 0x7f
+		    || b[i] == '\\') {
+			/* One byte escaped: a C1 control's two bytes are
+			 * each written, as the logs write them. */
 			if (o + 4 >= cap) {
 				break;
 			}
-			snprintf(out + o, cap - o, "\\x%02x", c);
+			snprintf(out + o, cap - o, "\\x%02x", b[i]);
 			o += 4;
-		} else {
-			if (o + 1 >= cap) {
-				break;
-			}
-			out[o++] = (char)c;
+			continue;
 		}
+		if (o + n >= cap) {
+			break;
+		}
+		memcpy(out + o, b + i, n);
+		o += n;
+		i += n - 1;
 	}
 	out[o] = '\0';
 }

@@ -240,6 +240,8 @@ _ODD_KEY_USAGE = {
     "device": {"digital_signature"},
     "encipher": {"key_encipherment"},
     "certsign": {"digital_signature", "key_cert_sign"},
+    "certsign-only": {"key_cert_sign"},
+    "crlsign-only": {"crl_sign"},
     "none": None,
 }
 
@@ -249,8 +251,9 @@ def make_odd_leaf(issuer, subject, sans=(), ca=False, key_usage="device", not_be
     """A client certificate with a subject (an x509.Name, see cn_name) and
     extensions a test chooses, including what no sane CA issues: CA:TRUE on
     a device, key_usage "device" (digitalSignature), "encipher"
-    (keyEncipherment only), "certsign" (digitalSignature + keyCertSign) or
-    "none" (no keyUsage), any SANs (x509.GeneralName objects), and signer:
+    (keyEncipherment only), "certsign" (digitalSignature + keyCertSign),
+    "certsign-only" and "crlsign-only" (a CA's bits alone) or "none" (no
+    keyUsage), any SANs (x509.GeneralName objects), and signer:
     another Issued whose key signs it while the issuer name stays issuer's
     (a forgery). Always carries SKI and AKI. Returns an Issued."""
     key = key or new_key()

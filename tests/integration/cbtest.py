@@ -997,11 +997,14 @@ def assert_same_bytes(got, want, what="payload"):
 ROUNDTRIPS = {"cli": roundtrip_cli, "paho": roundtrip_paho}
 
 
-def tls_probe(port, creds, timeout=5.0, server_hostname="localhost"):
+def tls_probe(port, creds, timeout=5.0, server_hostname="localhost",
+              max_version=None):
     """A bare TLS client: handshake, then one read (TLS 1.3 reports a
     refused client certificate only there). Returns (local_port, error or
     None)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if max_version is not None:
+        ctx.maximum_version = max_version
     ctx.load_verify_locations(creds.cafile)
     if creds.cert:
         ctx.load_cert_chain(creds.cert, creds.key)

@@ -25,6 +25,7 @@ the broker is a real TLS mosquitto. Every wait is bounded.
 import datetime
 import os
 import re
+import ssl
 import subprocess
 import time
 
@@ -67,11 +68,11 @@ def peer_re(sock):
 # ---------------------------------------------------------------- device helpers
 
 
-def handshake_refused(g, creds, reason):
+def handshake_refused(g, creds, reason, max_version=None):
     """The TLS handshake of creds is refused with reason; returns the
     handshake-failed event."""
     mark = g.mark()
-    local, err = cbtest.tls_probe(g.port, creds)
+    local, err = cbtest.tls_probe(g.port, creds, max_version=max_version)
     assert err is not None, "%s was admitted; expected reason=%s\n%s" % (
         creds.name, reason, g.report())
     ev = g.wait_event("handshake-failed", since=mark, side="downstream",
@@ -315,8 +316,15 @@ def leaves(pki, tmp_path_factory):
     ca = pki.pair("ca-old")
     evil = leaf(ca, cn_name("dev-evil"), ca=True)
     evil_signer = leaf(ca, cn_name("dev-evil-2"), ca=True, key_usage="certsign")
+    issuing = pki.pair("ca-new-int")  # pathLenConstraint 0
     out = {
         "ca-true": write_device(pki, folder, "t3-ca-true", evil),
+        "ca-true-under-pl0": write_device(pki, folder, "t3-ca-true-new", leaf(
+            issuing, cn_name("t3-ca-true-new"), ca=True), chain=[issuing.cert]),
+        "certsign-only": write_device(pki, folder, "t3-certsign-only", leaf(
+            ca, cn_name("t3-certsign-only"), key_usage="certsign-only")),
+        "crlsign-only": write_device(pki, folder, "t3-crlsign-only", leaf(
+            ca, cn_name("t3-crlsign-only"), key_usage="crlsign-only")),
         "certsign": write_device(pki, folder, "t3-certsign", leaf(
             ca, cn_name("t3-certsign"), key_usage="certsign")),
         "no-digital-signature": write_device(pki, folder, "t3-encipher", leaf(
@@ -341,6 +349,27 @@ def test_leaf_that_is_not_a_leaf_refused(broker, make_gateway, leaves, case, wor
     g = make_gateway(broker.port)
     ev = handshake_refused(g, leaves[case], "bad-cert")
     assert words in ev["detail"], ev["_line"]
+
+
+@pytest.mark.parametrize("tls", ["1.2", "1.3"])
+@pytest.mark.parametrize("case,words", [
+    # wolfSSL's own words here were "path length constraint exceeded".
+    ("ca-true-under-pl0", "basicConstraints CA:TRUE"),
+    # ... and over TLS 1.2 "Key Use digitalSignature not set".
+    ("certsign", "keyUsage keyCertSign"),
+    ("certsign-only", "keyUsage keyCertSign"),
+    ("crlsign-only", "keyUsage cRLSign"),
+    ("no-digital-signature", "without digitalSignature"),
+])
+def test_leaf_refusal_names_the_extension(broker, make_gateway, leaves, case, words, tls):
+    """Whichever check fires first, wolfSSL's or certbridge's, the refusal
+    names the extension and says what to issue instead (docs/configuration.md,
+    "A device leaf is a leaf")."""
+    g = make_gateway(broker.port)
+    version = ssl.TLSVersion.TLSv1_2 if tls == "1.2" else ssl.TLSVersion.TLSv1_3
+    ev = handshake_refused(g, leaves[case], "bad-cert", max_version=version)
+    assert words in ev["detail"], ev["_line"]
+    assert "issue" in ev["detail"], ev["_line"]
 
 
 def test_minted_leaf_refused_by_path_length(broker, make_gateway, pki, leaves, tmp_path):

@@ -90,6 +90,8 @@ def main(out):
         ("id-utf8", name("ger\u00e4t-1")),
         ("id-bmp", name("bmp-\u00e4", bmp=True)),
         ("id-bmp-nul", name("bmp\x00x", bmp=True)),
+        # 300 bytes as UTF-8: too long, yet shown as UTF-8, not UCS-2.
+        ("id-bmp-long", name("\u20ac" * 100, bmp=True)),
         ("id-empty", name("")),
         ("id-no-cn", x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "only O")])),
     ]:

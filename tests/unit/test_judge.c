@@ -21,6 +21,7 @@
 
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
+#include <wolfssl/error-ssl.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
 
 #include "judge.h"
@@ -603,6 +604,20 @@ test_leaf_rules(void **state)
 	assert_refused(v, REASON_BAD_CERT, "digitalSignature");
 	v = judge_a("no-ku", 0);
 	assert_admitted(v, 0, JUDGE_GRACE_NONE);
+	/* wolfSSL refuses these first in its own words (a CA:TRUE leaf under
+	 * a pathlen 0 intermediate, a keyCertSign leaf over TLS 1.2); the
+	 * refusal names the extension all the same. */
+	v = judge_a("ca-true", ASN_PATHLEN_INV_E);
+	assert_refused(v, REASON_BAD_CERT, "basicConstraints CA:TRUE");
+	v = judge_a("ca-true", 25);
+	assert_refused(v, REASON_BAD_CERT, "basicConstraints CA:TRUE");
+	v = judge_a("certsign", KEYUSE_SIGNATURE_E);
+	assert_refused(v, REASON_BAD_CERT, "keyUsage keyCertSign");
+	v = judge_a("encipher", KEYUSE_SIGNATURE_E);
+	assert_refused(v, REASON_BAD_CERT, "without digitalSignature");
+	/* A leaf that passes the profile keeps wolfSSL's refusal. */
+	v = judge_a("ok", ASN_PATHLEN_INV_E);
+	assert_refused(v, REASON_BAD_CERT, "path length");
 	/* Leaves minted by device certificates. */
 	v = judge_a("minted-ku", JUDGE_UNVERIFIED);
 	assert_refused(v, REASON_BAD_CERT, "lacks keyCertSign");
@@ -677,6 +692,10 @@ test_identity_cn(void **state)
 	assert_identity(id, JUDGE_ID_INVALID, "0x7f");
 	id = identity_of("id-c1", CFG_IDENTITY_CN);
 	assert_identity(id, JUDGE_ID_INVALID, "control character");
+	/* A C1 control is escaped where it is shown, as C0 bytes are
+	 * (docs/configuration.md, "Identities are exact"). */
+	judge_identity_display(&id, shown, sizeof(shown));
+	assert_string_equal(shown, "dev\\xc2\\x85x");
 	id = identity_of("id-utf8", CFG_IDENTITY_CN);
 	assert_identity(id, JUDGE_ID_OK, NULL);
 	assert_string_equal(id.bytes, "ger\xc3\xa4t-1");
@@ -685,6 +704,13 @@ test_identity_cn(void **state)
 	assert_string_equal(id.bytes, "bmp-\xc3\xa4");
 	id = identity_of("id-bmp-nul", CFG_IDENTITY_CN);
 	assert_identity(id, JUDGE_ID_INVALID, "NUL");
+	judge_identity_display(&id, shown, sizeof(shown));
+	assert_string_equal(shown, "bmp\\x00x");
+	id = identity_of("id-bmp-long", CFG_IDENTITY_CN);
+	assert_identity(id, JUDGE_ID_INVALID, "longer than 255 bytes as UTF-8");
+	/* Shown as the UTF-8 that fits (85 euro signs), never as UCS-2. */
+	assert_int_equal(id.len, 255);
+	assert_memory_equal(id.bytes, "\xe2\x82\xac\xe2\x82\xac", 6);
 	id = identity_of("id-empty", CFG_IDENTITY_CN);
 	assert_identity(id, JUDGE_ID_MISSING, "empty");
 	id = identity_of("id-no-cn", CFG_IDENTITY_CN);
@@ -727,6 +753,30 @@ test_identity_san_and_none(void **state)
 	assert_string_equal(shown, "dev-a");
 }
 
+/* Shown names are text whatever the bytes: UTF-8 kept, everything else a
+ * \xNN escape (a byte that is not UTF-8, a cut sequence, an overlong form,
+ * a C1 control, the backslash itself). */
+static void
+test_identity_display_escapes(void **state)
+{
+	static const char odd[] = "a\xff" "b\\" "\xe2\x82\xac" "\xc0\xaf"
+	    "\xc2\x9f" "\xe2\x82";
+	struct judge_identity id;
+	char shown[128];
+
+	(void)state;
+	memset(&id, 0, sizeof(id));
+	id.state = JUDGE_ID_INVALID;
+	memcpy(id.bytes, odd, sizeof(odd) - 1);
+	id.len = sizeof(odd) - 1;
+	judge_identity_display(&id, shown, sizeof(shown));
+	assert_string_equal(shown, "a\\xffb\\x5c\xe2\x82\xac\\xc0\\xaf"
+	    "\\xc2\\x9f\\xe2\\x82");
+	/* Cut to fit: a sequence is copied whole or not at all. */
+	judge_identity_display(&id, shown, 12);
+	assert_string_equal(shown, "a\\xffb\\x5c");
+}
+
 int
 main(void)
 {
@@ -747,6 +797,7 @@ main(void)
 		cmocka_unit_test(test_leaf_rules),
 		cmocka_unit_test(test_identity_cn),
 		cmocka_unit_test(test_identity_san_and_none),
+		cmocka_unit_test(test_identity_display_escapes),
 	};
 	const char *base = getenv("CB_DER_FIXTURES");
 	int rc;
