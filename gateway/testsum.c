@@ -59,9 +59,11 @@ testsum_line(const char *path, const struct cfg *cfg,
 		snprintf(more, sizeof(more), "; and %zu in root bundles (dates "
 		    "not judged)", bundled);
 	}
-	snprintf(out, cap, "%s: configuration OK: %zu %s, %zu %s%s, %zu %s, "
-	    "%zu %s%s", path, certs, testsum_plural(certs, "certificate",
-	    "certificates"), cfg->ca_count, testsum_plural(cfg->ca_count,
+	/* "with warnings" up front: the word a pipeline or a tired eye looks
+	 * for, before the counts (docs/install.md, "The command line"). */
+	snprintf(out, cap, "%s: configuration OK%s: %zu %s, %zu %s%s, %zu %s, "
+	    "%zu %s%s", path, warnings > 0 ? " with warnings" : "", certs,
+	    testsum_plural(certs, "certificate", "certificates"), cfg->ca_count, testsum_plural(cfg->ca_count,
 	    "CA", "CAs"), when, errors, testsum_plural(errors, "error",
 	    "errors"), warnings, testsum_plural(warnings, "warning",
 	    "warnings"), more);
