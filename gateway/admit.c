@@ -3,7 +3,10 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
+
+#include <event2/event.h>
 
 #include "admit.h"
 #include "clock.h"
@@ -11,22 +14,34 @@
 #include "metrics.h"
 #include "util.h"
 
-/* Refusals are logged per limit at most this often. */
+/* Refusals are logged at most this often (one reason: limit), whatever
+ * the limit; the lines between are counted into the next one. */
 #define ADMIT_LOG_EVERY_MS 1000
 
+/* The refusals since the last line, and the latest of them, which the
+ * next line names (by then its listener may have gone with a reload). */
 struct admit_quiet {
-	uint64_t refused;          /* since the last line */
+	uint64_t refused;
 	int64_t logged_ms;
+	enum metrics_limit which;
+	uint32_t max;
+	char peer[64];
+	char listener[64];
 };
 
 struct admit {
 	struct metrics *metrics;
 	struct hslimit *pending;
-	struct admit_quiet quiet[METRICS_LIMITS_];
+	struct admit_quiet quiet;
+	/* Writes the line for refusals held back by the once-a-second rule
+	 * when no later refusal comes to carry them. */
+	struct event *flush;
 };
 
+static void admit_flush(evutil_socket_t fd, short what, void *arg);
+
 struct admit *
-admit_new(struct metrics *m)
+admit_new(struct event_base *base, struct metrics *m)
 {
 	struct admit *a = calloc(1, sizeof(*a));
 
@@ -35,13 +50,12 @@ admit_new(struct metrics *m)
 	}
 	a->metrics = m;
 	a->pending = hslimit_new();
-	if (a->pending == NULL) {
-		free(a);
+	a->flush = evtimer_new(base, admit_flush, a);
+	if (a->pending == NULL || a->flush == NULL) {
+		admit_free(a);
 		return NULL;
 	}
-	for (size_t i = 0; i < METRICS_LIMITS_; i++) {
-		a->quiet[i].logged_ms = INT64_MIN / 2;
-	}
+	a->quiet.logged_ms = INT64_MIN / 2;
 	return a;
 }
 
@@ -50,6 +64,9 @@ admit_free(struct admit *a)
 {
 	if (a == NULL) {
 		return;
+	}
+	if (a->flush != NULL) {
+		event_free(a->flush);
 	}
 	hslimit_free(a->pending);
 	free(a);
@@ -73,8 +90,7 @@ admit_peer_text(const struct sockaddr *sa, char *out, size_t cap)
 }
 
 static void
-admit_refuse(struct admit *a, enum metrics_limit which, uint32_t value,
-    const struct sockaddr *peer, const char *listener)
+admit_log(struct admit *a, int64_t now)
 {
 	static const char *const details[METRICS_LIMITS_] = {
 		[METRICS_LIMIT_CONNECTIONS] = "[gateway] max_connections "
@@ -89,30 +105,65 @@ admit_refuse(struct admit *a, enum metrics_limit which, uint32_t value,
 		    "handshake; a device reconnecting in a loop, or a host "
 		    "holding idle sockets",
 	};
-	struct admit_quiet *q = &a->quiet[which];
-	int64_t now = clock_mono_ms();
+	struct admit_quiet *q = &a->quiet;
 	struct log_line l;
-	char ip[64];
 
-	metrics_refused(a->metrics, REASON_LIMIT);
-	metrics_limit(a->metrics, which);
-	q->refused++;
-	if (now - q->logged_ms < ADMIT_LOG_EVERY_MS) {
-		return;
-	}
 	if (log_begin(&l, LOG_WARN, "connection-refused")) {
-		admit_peer_text(peer, ip, sizeof(ip));
-		log_str(&l, "listener", listener);
-		log_str(&l, "peer", ip);
+		log_str(&l, "listener", q->listener);
+		log_str(&l, "peer", q->peer);
 		log_str(&l, "reason", "limit");
-		log_str(&l, "limit", metrics_limit_name(which));
-		log_u64(&l, "max", value);
+		log_str(&l, "limit", metrics_limit_name(q->which));
+		log_u64(&l, "max", q->max);
 		log_u64(&l, "count", q->refused);
-		log_str(&l, "detail", details[which]);
+		log_str(&l, "detail", details[q->which]);
 		log_end(&l);
 	}
 	q->refused = 0;
 	q->logged_ms = now;
+}
+
+static void
+admit_flush(evutil_socket_t fd, short what, void *arg)
+{
+	struct admit *a = arg;
+
+	(void)fd;
+	(void)what;
+	if (a->quiet.refused > 0) {
+		admit_log(a, clock_mono_ms());
+	}
+}
+
+static void
+admit_refuse(struct admit *a, enum metrics_limit which, uint32_t value,
+    const struct sockaddr *peer, const char *listener)
+{
+	struct admit_quiet *q = &a->quiet;
+	int64_t now = clock_mono_ms();
+	int64_t wait_ms;
+
+	metrics_refused(a->metrics, REASON_LIMIT);
+	metrics_limit(a->metrics, which);
+	q->refused++;
+	q->which = which;
+	q->max = value;
+	admit_peer_text(peer, q->peer, sizeof(q->peer));
+	snprintf(q->listener, sizeof(q->listener), "%s",
+	    listener != NULL ? listener : "");
+	wait_ms = q->logged_ms + ADMIT_LOG_EVERY_MS - now;
+	if (wait_ms <= 0) {
+		if (evtimer_pending(a->flush, NULL)) {
+			evtimer_del(a->flush);
+		}
+		admit_log(a, now);
+	} else if (!evtimer_pending(a->flush, NULL)) {
+		struct timeval tv = {
+			.tv_sec = (time_t)(wait_ms / 1000),
+			.tv_usec = (suseconds_t)(wait_ms % 1000) * 1000,
+		};
+
+		evtimer_add(a->flush, &tv);
+	}
 }
 
 bool

@@ -6,8 +6,10 @@
  * A refused connection is closed at once, counted
  * (certbridge_connect_refused_total{reason="limit"} and
  * certbridge_limit_refusals_total{limit}), and logged as
- * event=connection-refused reason=limit, at most once a second per limit
- * with the number refused since, so a flood never becomes a log flood.
+ * event=connection-refused reason=limit, at most once a second (whichever
+ * limit refused) with the number refused since and the latest of them, so
+ * a flood never becomes a log flood; refusals held back are written a
+ * second after the line before them, not left for a later refusal.
  */
 #ifndef CB_ADMIT_H
 #define CB_ADMIT_H
@@ -21,9 +23,10 @@
 #include "hslimit.h"
 
 struct admit;
+struct event_base;
 struct metrics;
 
-struct admit *admit_new(struct metrics *m);
+struct admit *admit_new(struct event_base *base, struct metrics *m);
 void admit_free(struct admit *a);
 
 /* Whether peer may connect now, with `sessions` open under cfg. When it

@@ -581,7 +581,7 @@ server_new(const char *config_path, int *exit_code)
 	srv->rt.sessions = registry_new();
 	srv->rt.rejudge = srv->rt.sessions != NULL ? rejudge_new(&srv->rt)
 	    : NULL;
-	srv->rt.admit = admit_new(srv->rt.metrics);
+	srv->rt.admit = admit_new(srv->rt.base, srv->rt.metrics);
 	if (srv->rt.admit == NULL || srv->rt.rejudge == NULL
 	    || srv->rt.metrics == NULL || srv->rt.watch == NULL
 	    || srv->dns == NULL || srv->rt.upstream == NULL

@@ -137,7 +137,7 @@ world_new(const struct knobs *k)
 	w->rt.upstream = upstream_new(w->rt.base, NULL);
 	w->rt.sightings = sightings_new();
 	w->rt.watch = watch_new(w->rt.base);
-	w->rt.admit = admit_new(w->rt.metrics);
+	w->rt.admit = admit_new(w->rt.base, w->rt.metrics);
 	upstream_set_rate(w->rt.upstream,
 	    w->rt.gen->cfg->upstream.connect_rate);
 	return w;
