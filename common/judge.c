@@ -423,6 +423,16 @@ judge_crl(const struct judge_ca *ca, const struct judge_cert *chain,
 		    ca->name, ca->crl_path ? ca->crl_path : "?", when);
 		return false;
 	}
+	/* Loaded in time, then the clock went back: until the clock catches
+	 * up, the CRL does not speak for now. */
+	if (ca->crl->this_update - now > ca->clock_skew_s) {
+		parse_format_date(ca->crl->this_update, when, sizeof(when));
+		judge_refuse(v, REASON_CRL_STALE, "the CRL of [ca.%s] (%s) "
+		    "is not valid until %s by this gateway's clock, so "
+		    "revocation cannot be checked; check the clock (NTP)",
+		    ca->name, ca->crl_path ? ca->crl_path : "?", when);
+		return false;
+	}
 	for (size_t j = 0; j <= p->len; j++) {
 		const struct judge_cert *c = j < p->len ? &chain[p->at[j]]
 		    : p->anchor;

@@ -399,6 +399,20 @@ trust_load_crl(struct trust_ca *tca, const struct cfg_ca *ca,
 		    cfg->path, ca->crl.line, ca->name, ca->crl.path, when);
 		return false;
 	}
+	/* A CRL issued "in the future" cannot say what is revoked now: the
+	 * gateway's clock or the CA's is wrong (T1). The section's skew is
+	 * the tolerance, as for a device's notBefore. */
+	if (crl->this_update - now > (ca->has_clock_skew ? ca->clock_skew_ms
+	    : cfg->downstream.clock_skew_ms) / 1000) {
+		parse_format_date(crl->this_update, when, sizeof(when));
+		cfg_diag_add(diag, true, "%s:%u: [ca.%s] crl: \"%s\" is not "
+		    "valid yet: its thisUpdate is %s, ahead of this gateway's "
+		    "clock by more than clock_skew; check the clock (NTP), or "
+		    "the CA's, then fetch the CRL again", cfg->path,
+		    ca->crl.line, ca->name, ca->crl.path, when);
+		return false;
+	}
+	parse_format_date(crl->next_update, when, sizeof(when));
 	if (!crl_parse(crl->data, crl->len, &tca->crl, cwhy)) {
 		cfg_diag_add(diag, true, "%s:%u: [ca.%s] crl: \"%s\": %s",
 		    cfg->path, ca->crl.line, ca->name, ca->crl.path, cwhy);

@@ -253,6 +253,36 @@ def test_empty_trust_key_check_and_reload(broker, make_gateway, certbridge_bin, 
     device_connects(gw, pki)
 
 
+# ---------------------------------------------------------------- CRL not yet valid
+
+
+@pytest.mark.parametrize("this_update,ok", [("+2d", False), ("+2m", True)])
+def test_crl_from_the_future(broker, make_gateway, certbridge_bin, pki, tmp_path,
+                             this_update, ok):
+    """A CRL whose thisUpdate is ahead of the gateway's clock by more than
+    clock_skew (default 5m) cannot say what is revoked now (T1): an error at
+    -t and at reload, naming [ca.old] crl; within the skew it is taken."""
+    crl = tmp_path / "future.crl"
+    mkpki.write_crl(str(crl), mkpki.make_crl(pki.pair("ca-old"), revoked=[],
+                                             last_update=this_update,
+                                             next_update="+30d"))
+    over = {"ca.old": {"crl": str(crl)}}
+    g = conf_for(pki, tmp_path / "check", over)
+    rc, lines, out = check(certbridge_bin, g.conf_path)
+    about = lines_at(lines, g.conf_path, "ca.old", "crl")
+    if ok:
+        assert rc == 0 and not about, lines
+        return
+    assert rc == 1, (lines, out)
+    assert len(about) == 1 and "not valid yet" in about[0] and "clock" in about[0], lines
+    gw = make_gateway(broker.port)
+    gw.overrides = over
+    gw.write_conf()
+    problems = reload_fails(gw)
+    assert [p for p in problems if "[ca.old] crl:" in p and "not valid yet" in p], problems
+    device_connects(gw, pki)
+
+
 # ---------------------------------------------------------------- state_file
 
 

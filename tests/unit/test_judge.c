@@ -498,6 +498,31 @@ test_crl_with_wolfssl_opinion(void **state)
 	crl_rows(true);
 }
 
+/* A CRL whose thisUpdate is ahead of the clock by more than the section's
+ * skew (the clock went back after it was loaded) does not speak for now:
+ * every device of the section is refused, revoked or not (T1). */
+static void
+test_crl_not_yet_valid_refuses(void **state)
+{
+	struct section a;
+	struct judge_verdict v;
+
+	(void)state;
+	section_init(&a, "a", "ca-a", "crl-a", false);
+	a.crl.this_update = now + 2 * HOUR;
+	v = judge_with(&a, NULL, "ok", 0, now);
+	assert_refused(v, REASON_CRL_STALE, "not valid until");
+	v = judge_with(&a, NULL, "revoked", 0, now);
+	assert_int_equal(v.admitted, false);
+	/* Within the skew (300 s here) it speaks. */
+	a.crl.this_update = now + 200;
+	v = judge_with(&a, NULL, "ok", 0, now);
+	assert_admitted(v, 0, JUDGE_GRACE_NONE);
+	v = judge_with(&a, NULL, "revoked", 0, now);
+	assert_refused(v, REASON_REVOKED, "serial");
+	section_free(&a);
+}
+
 /* Any answer of wolfSSL's CRL check other than a clear "not revoked"
  * refuses (T1), here CRL_MISSING: a certificate manager that checks every
  * certificate and holds no CRL of this device's issuer. */
@@ -792,6 +817,7 @@ main(void)
 		cmocka_unit_test(test_crl_own_list),
 		cmocka_unit_test(test_crl_with_wolfssl_opinion),
 		cmocka_unit_test(test_crl_unclear_answer_refuses),
+		cmocka_unit_test(test_crl_not_yet_valid_refuses),
 		cmocka_unit_test(test_crl_revokes_intermediate),
 		cmocka_unit_test(test_walk_and_sections),
 		cmocka_unit_test(test_leaf_rules),
