@@ -137,20 +137,21 @@ jsonw_utf8_len(const unsigned char *p)
 	return 0;
 }
 
-/* A byte that is not part of valid UTF-8, as its Latin-1 character. */
+/* A byte shown as the text \xNN (the backslash escaped for JSON). */
 static void
-jsonw_latin1(struct jsonw *w, unsigned char c)
+jsonw_hex_byte(struct jsonw *w, unsigned char c)
 {
-	char two[2] = {(char)(0xc0 | (c >> 6)), (char)(0x80 | (c & 0x3f))};
+	char esc[8];
 
-	jsonw_put(w, two, 2);
+	snprintf(esc, sizeof(esc), "\\\\x%02x", c);
+	jsonw_put(w, esc, 5);
 }
 
 static void
 jsonw_quoted(struct jsonw *w, const char *s)
 {
 	const unsigned char *p = (const unsigned char *)(s ? s : "");
-	char esc[8];
+	char esc[2];
 
 	jsonw_put(w, "\"", 1);
 	for (; *p != '\0'; p++) {
@@ -160,11 +161,13 @@ jsonw_quoted(struct jsonw *w, const char *s)
 			esc[0] = '\\';
 			esc[1] = (char)*p;
 			jsonw_put(w, esc, 2);
-		} else if (*p < 0x20 || *p == 0x7f) {
-			snprintf(esc, sizeof(esc), "\\u%04x", *p);
-			jsonw_put(w, esc, 6);
-		} else if (n == 0) {
-			jsonw_latin1(w, *p);
+		} else if (*p < 0x20 || *p == 0x7f || n == 0) {
+			jsonw_hex_byte(w, *p);
+		} else if (n == 2 && p[0] == 0xc2 && p[1] < 0xa0) {
+			/* U+0080..U+009F, the C1 controls. */
+			jsonw_hex_byte(w, p[0]);
+			jsonw_hex_byte(w, p[1]);
+			p++;
 		} else {
 			jsonw_put(w, (const char *)p, n);
 			p += n - 1;

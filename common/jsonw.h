@@ -2,9 +2,12 @@
  * jsonw.h - a small JSON writer into a growing buffer.
  *
  * Strings are escaped for any bytes (certificate subjects and client ids
- * come from outside): quotes, backslashes and control bytes are escaped,
- * valid UTF-8 sequences pass, and a byte that starts none is written as
- * the Latin-1 character it would be, so the output is always valid JSON.
+ * come from outside): quotes and backslashes as JSON wants; valid UTF-8
+ * passes; a control byte (C0, DEL, and a C1 control's two bytes) and a
+ * byte that is not part of valid UTF-8 become the text \xNN, as the logs
+ * write them (docs/configuration.md, "Identities are exact"), so the
+ * parsed string holds no control character either, and a reader sees
+ * which byte it was.
  *
  * Objects and arrays opened with jsonw_obj/jsonw_arr get their commas
  * from the writer: each key, and each value inside an array, is preceded

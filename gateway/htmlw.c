@@ -40,7 +40,10 @@ htmlw_textn(struct evbuffer *out, const char *s, size_t n)
 
 			memcpy(seq, p + i, n - i < 4 ? n - i : 4);
 			u = jsonw_utf8_len(seq);
-			if (u > 0) {
+			/* A C1 control (U+0080..U+009F) is shown as its
+			 * bytes, as the logs and /status show it. */
+			if (u > 0 && !(u == 2 && seq[0] == 0xc2
+			    && seq[1] < 0xa0)) {
 				i += u;
 				run += u;
 				continue;

@@ -12,9 +12,10 @@
 #include <event2/buffer.h>
 
 /* Text, safe as element content and as a quoted attribute value: & < > "
- * and ' become entities; a control byte (NUL included), DEL, or a byte
- * that starts no valid UTF-8 sequence shows as the four characters \xNN,
- * so an odd byte reads as what it is; valid UTF-8 passes. */
+ * and ' become entities; a control byte (NUL included), DEL, a C1
+ * control's two bytes, or a byte that starts no valid UTF-8 sequence shows
+ * as the four characters \xNN, so an odd byte reads as what it is; other
+ * valid UTF-8 passes. */
 void htmlw_textn(struct evbuffer *out, const char *s, size_t n);
 /* The same for a NUL-terminated string (NULL writes nothing). */
 void htmlw_text(struct evbuffer *out, const char *s);

@@ -69,6 +69,10 @@ test_odd_bytes(void **state)
 	check("\xc0\xaf", 2, "\\xc0\\xaf");
 	check("\xed\xa0\x80", 3, "\\xed\\xa0\\x80");
 	check("x\xe2\x82", 3, "x\\xe2\\x82");
+	/* C1 controls (U+0080..U+009F) are valid UTF-8, yet controls: shown
+	 * as their bytes; U+00A0 and up pass. */
+	check("dev\xc2\x85x", 6, "dev\\xc2\\x85x");
+	check("\xc2\x80\xc2\x9f\xc2\xa0", 6, "\\xc2\\x80\\xc2\\x9f\xc2\xa0");
 	/* Valid UTF-8 of 2, 3 and 4 bytes passes. */
 	check("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x92", 14,
 	    "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x92");

@@ -48,7 +48,8 @@ test_separators(void **state)
 }
 
 /* Keys and values from outside: quotes, backslashes, control bytes and
- * bytes that are not UTF-8 all come out as valid JSON. */
+ * bytes that are not UTF-8 all come out as valid JSON, and the parsed
+ * string holds no control character: each odd byte is the text \xNN. */
 static void
 test_escaping(void **state)
 {
@@ -56,10 +57,11 @@ test_escaping(void **state)
 
 	(void)state;
 	jsonw_obj(&w);
-	jsonw_kstr(&w, "k\"\\", "a\x01\n\x7f" "\xc3\xa9" "\xff");
+	jsonw_kstr(&w, "k\"\\", "a\x01\n\x7f" "\xc3\xa9" "\xff" "\xc2\x85"
+	    "\xc2\xa0" "\xe2\x82");
 	jsonw_end(&w);
-	assert_string_equal(w.buf, "{\"k\\\"\\\\\":\"a\\u0001\\u000a\\u007f"
-	    "\xc3\xa9\xc3\xbf\"}");
+	assert_string_equal(w.buf, "{\"k\\\"\\\\\":\"a\\\\x01\\\\x0a\\\\x7f"
+	    "\xc3\xa9\\\\xff\\\\xc2\\\\x85\xc2\xa0\\\\xe2\\\\x82\"}");
 	jsonw_free(&w);
 }
 
