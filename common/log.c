@@ -239,14 +239,15 @@ log_i64(struct log_line *l, const char *key, int64_t value)
 	log_number(l, key, digits);
 }
 
-bool
-log_begin(struct log_line *l, enum log_level level, const char *event)
+static bool
+log_open(struct log_line *l, enum log_level level, bool always,
+    const char *event)
 {
 	struct timeval tv;
 	struct tm tm;
 	char ts[96];
 
-	l->active = log_enabled(level);
+	l->active = always || log_enabled(level);
 	l->truncated = false;
 	l->at = LOG_AT_FIELD;
 	l->len = 0;
@@ -265,6 +266,18 @@ log_begin(struct log_line *l, enum log_level level, const char *event)
 	log_str(l, "level", log_level_name(level));
 	log_str(l, "event", event);
 	return true;
+}
+
+bool
+log_begin(struct log_line *l, enum log_level level, const char *event)
+{
+	return log_open(l, level, false, event);
+}
+
+bool
+log_begin_always(struct log_line *l, enum log_level level, const char *event)
+{
+	return log_open(l, level, true, event);
 }
 
 void

@@ -55,6 +55,10 @@ bool log_enabled(enum log_level level);
 
 /* Starts a line with ts=, level= and event=. */
 bool log_begin(struct log_line *l, enum log_level level, const char *event);
+/* The same line whatever [gateway] log_level says, for the few lines an
+ * operator or a supervisor waits for (event=ready). */
+bool log_begin_always(struct log_line *l, enum log_level level,
+    const char *event);
 void log_str(struct log_line *l, const char *key, const char *value);
 /* A value of known length that may hold any byte (an MQTT client id). */
 void log_bytes(struct log_line *l, const char *key, const void *value,

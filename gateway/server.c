@@ -501,7 +501,9 @@ server_ready(struct server *srv)
 	}
 	snprintf(up, sizeof(up), "%s:%s", cfg->upstream.address.host,
 	    cfg->upstream.address.port);
-	if (log_begin(&l, LOG_INFO, "ready")) {
+	/* Written at every log_level: "exactly one ready line" is what an
+	 * operator (and a test, a script) waits for (docs/install.md). */
+	if (log_begin_always(&l, LOG_INFO, "ready")) {
 		log_str(&l, "listen", tls);
 		if (plain[0] != '\0') {
 			log_str(&l, "plain_listen", plain);

@@ -78,6 +78,18 @@ def test_one_ready_line_before_any_device(broker, make_gateway, pki):
     assert lines.index("ready") < lines.index("device-admitted"), g.report()
 
 
+@pytest.mark.parametrize("level", ["warn", "error"])
+def test_ready_line_at_every_log_level(broker, make_gateway, level):
+    """The one line an operator waits for is written however quiet the log
+    is set; nothing else at info level is."""
+    g = make_gateway(broker.port, {"gateway": {"log_level": level}})
+    ready = g.wait_event("ready")
+    assert ready.get("generation") == "1", ready["_line"]
+    assert [f.get("event") for f in g.events()].count("ready") == 1, g.report()
+    assert not [f for f in g.events() if f.get("level") in ("info", "debug")
+                and f.get("event") != "ready"], g.report()
+
+
 def test_ready_names_plain_listeners_apart(broker, make_gateway):
     plain = free_port()
     g = make_gateway(broker.port, {"downstream": {"plain_listen": "127.0.0.1:%d" % plain}})
