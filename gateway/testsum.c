@@ -14,23 +14,16 @@ testsum_plural(size_t n, const char *one, const char *many)
 	return n == 1 ? one : many;
 }
 
-void
-testsum_line(const char *path, const struct cfg *cfg,
-    const struct certinv *inv, size_t errors, size_t warnings, char *out,
-    size_t cap)
+/* "5 certificates, 2 CAs (nearest expiry 2027-03-01), " and the note on
+ * bundled roots, from what the configuration names. */
+static void
+testsum_counts(const struct cfg *cfg, const struct certinv *inv, char *out,
+    size_t cap, char *more, size_t more_cap)
 {
 	size_t certs = 0, bundled = 0;
 	int64_t nearest = 0;
 	char when[40] = "";
-	char more[80] = "";
 
-	if (cfg == NULL || inv == NULL || errors > 0) {
-		snprintf(out, cap, "%s: configuration NOT valid: %zu %s, %zu %s; "
-		    "certbridge would not start with it (exit 1)", path, errors,
-		    testsum_plural(errors, "error", "errors"), warnings,
-		    testsum_plural(warnings, "warning", "warnings"));
-		return;
-	}
 	for (size_t i = 0; i < inv->count; i++) {
 		const struct certinv_item *it = &inv->items[i];
 
@@ -55,16 +48,40 @@ testsum_line(const char *path, const struct cfg *cfg,
 		parse_format_date(nearest, date, sizeof(date));
 		snprintf(when, sizeof(when), " (nearest expiry %.10s)", date);
 	}
+	snprintf(out, cap, "%zu %s, %zu %s%s, ", certs, testsum_plural(certs,
+	    "certificate", "certificates"), cfg->ca_count,
+	    testsum_plural(cfg->ca_count, "CA", "CAs"), when);
+	more[0] = '\0';
 	if (bundled > 0) {
-		snprintf(more, sizeof(more), "; and %zu in root bundles (dates "
+		snprintf(more, more_cap, "; and %zu in root bundles (dates "
 		    "not judged)", bundled);
+	}
+}
+
+void
+testsum_line(const char *path, const struct cfg *cfg,
+    const struct certinv *inv, size_t errors, size_t warnings, char *out,
+    size_t cap)
+{
+	char counts[160] = "";
+	char more[80] = "";
+
+	if (cfg != NULL && inv != NULL) {
+		testsum_counts(cfg, inv, counts, sizeof(counts), more,
+		    sizeof(more));
+	}
+	if (cfg == NULL || inv == NULL || errors > 0) {
+		snprintf(out, cap, "%s: configuration NOT valid: %s%zu %s, "
+		    "%zu %s; certbridge would not start with it (exit 1)",
+		    path, counts, errors, testsum_plural(errors, "error",
+		    "errors"), warnings, testsum_plural(warnings, "warning",
+		    "warnings"));
+		return;
 	}
 	/* "with warnings" up front: the word a pipeline or a tired eye looks
 	 * for, before the counts (docs/install.md, "The command line"). */
-	snprintf(out, cap, "%s: configuration OK%s: %zu %s, %zu %s%s, %zu %s, "
-	    "%zu %s%s", path, warnings > 0 ? " with warnings" : "", certs,
-	    testsum_plural(certs, "certificate", "certificates"), cfg->ca_count, testsum_plural(cfg->ca_count,
-	    "CA", "CAs"), when, errors, testsum_plural(errors, "error",
-	    "errors"), warnings, testsum_plural(warnings, "warning",
-	    "warnings"), more);
+	snprintf(out, cap, "%s: configuration OK%s: %s%zu %s, %zu %s%s", path,
+	    warnings > 0 ? " with warnings" : "", counts, errors,
+	    testsum_plural(errors, "error", "errors"), warnings,
+	    testsum_plural(warnings, "warning", "warnings"), more);
 }

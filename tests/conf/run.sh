@@ -109,7 +109,7 @@ for f in tests/conf/bad/*.ini; do
 		fail "$f" "standard error differs from $exp"
 		sed 's/^/    /' "$tmp/diff"
 	fi
-	if ! tail -n 1 "$tmp/out" | grep -Eq "^$f: configuration NOT valid: [1-9][0-9]* errors?, [0-9]+ warnings?; certbridge would not start with it \(exit 1\)\$"; then
+	if ! tail -n 1 "$tmp/out" | grep -Eq "^$f: configuration NOT valid: ([0-9]+ certificates?, [0-9]+ CAs?( \(nearest expiry [0-9]{4}-[0-9]{2}-[0-9]{2}\))?, )?[1-9][0-9]* errors?, [0-9]+ warnings?; certbridge would not start with it \(exit 1\)\$"; then
 		fail "$f" "no NOT valid summary line on standard output"
 		sed 's/^/    /' "$tmp/out"
 	fi

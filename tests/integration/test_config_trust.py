@@ -163,6 +163,11 @@ def test_key_mismatch_check(certbridge_bin, pki, tmp_path, case):
     errors = [l for l in lines if ": warning: " not in l]
     about = lines_at(errors, g.conf_path, sec, key)
     assert len(about) == 1 and errors == about, lines
+    # The verdict still counts what the INI names (U2).
+    assert re.search(r"^%s: configuration NOT valid: \d+ certificates, 2 CAs \(nearest "
+                     r"expiry \d{4}-\d\d-\d\d\), 1 error, \d+ warnings?; certbridge would "
+                     r"not start with it \(exit 1\)$" % re.escape(str(g.conf_path)),
+                     out.strip()), out
     assert '"%s"' % wrong in about[0], about[0]
     if case == "rsa-cert-ec-key":
         assert "is an EC key, but the certificate" in about[0]

@@ -85,6 +85,27 @@ test_not_valid(void **state)
 	    "1 warning; certbridge would not start with it (exit 1)");
 }
 
+/* An INI that loads, with errors past it (a key that is not its
+ * certificate's): what it names is still counted. */
+static void
+test_not_valid_counts(void **state)
+{
+	struct certinv_item items[2];
+	struct certinv inv = {items, 2, NULL, 0};
+	struct cfg cfg;
+	char line[512];
+
+	(void)state;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.ca_count = 2;
+	item(&items[0], CERTINV_DOWNSTREAM, 1803859200, false);
+	item(&items[1], CERTINV_DEVICE_CA, 1803859200 + 400 * DAY, false);
+	testsum_line("d.ini", &cfg, &inv, 1, 0, line, sizeof(line));
+	assert_string_equal(line, "d.ini: configuration NOT valid: "
+	    "2 certificates, 2 CAs (nearest expiry 2027-03-01), 1 error, "
+	    "0 warnings; certbridge would not start with it (exit 1)");
+}
+
 static void
 test_no_certificate_no_date(void **state)
 {
@@ -106,6 +127,7 @@ main(void)
 		cmocka_unit_test(test_counts_and_nearest_expiry),
 		cmocka_unit_test(test_singulars),
 		cmocka_unit_test(test_not_valid),
+		cmocka_unit_test(test_not_valid_counts),
 		cmocka_unit_test(test_no_certificate_no_date),
 	};
 
