@@ -5,7 +5,7 @@
  *
  *   certbridge-certs -c FILE [--warn 30d] [--crit 7d] [--wide] [--json]
  *   certbridge-certs -c FILE --what-if 'retire NAME' [--json]
- *       (tools/certs_whatif.c: 0 no device would be refused, 1 some
+ *       (tools/certs_whatif.c: 0 "0 devices would be refused", 1 some
  *       would, 3 the question cannot be answered)
  *
  * Exit codes follow the monitoring-plugin convention, highest wins:

@@ -16,6 +16,7 @@
  * moved, and is not refused. Identities are as the gateway logged them
  * (device=); they are printed escaped, since a device chose them.
  */
+#include <ctype.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@
 #include "jsonw.h"
 #include "parse.h"
 #include "sightfile.h"
+#include "util.h"
 #include "x509.h"
 
 /* A line of the state file. */
@@ -75,7 +77,7 @@ whatif_add_crl(struct certs_opts *o, const char *spec, char *why,
 	const char *p = spec + 4, *eq;
 	size_t n;
 
-	while (*p == ' ') {
+	while (isspace((unsigned char)*p)) {
 		p++;
 	}
 	if (strncmp(p, "ca.", 3) == 0) {
@@ -102,23 +104,60 @@ whatif_add_crl(struct certs_opts *o, const char *spec, char *why,
 	return true;
 }
 
+/* Whether spec starts with verb and then ':' or blank space. */
+static bool
+whatif_verb(const char *spec, const char *verb)
+{
+	size_t n = strlen(verb);
+
+	return strncmp(spec, verb, n) == 0 && (spec[n] == ':'
+	    || isspace((unsigned char)spec[n]));
+}
+
+/* spec without the blank space around it (a question pasted from a
+ * runbook, or typed with a tab), in static storage that outlives the
+ * options; NULL when there is no room. */
+static const char *
+whatif_trimmed(const char *spec)
+{
+	static char kept[2 * CERTS_WHATIF_MAX][512];
+	static size_t used;
+	size_t n;
+
+	while (isspace((unsigned char)*spec)) {
+		spec++;
+	}
+	n = strlen(spec);
+	while (n > 0 && isspace((unsigned char)spec[n - 1])) {
+		n--;
+	}
+	if (used == CB_ARRAY_SIZE(kept) || n >= sizeof(kept[0])) {
+		return NULL;
+	}
+	memcpy(kept[used], spec, n);
+	kept[used][n] = '\0';
+	return kept[used++];
+}
+
 bool
-certs_whatif_add(struct certs_opts *o, const char *spec, char *why,
+certs_whatif_add(struct certs_opts *o, const char *given, char *why,
     size_t why_len)
 {
+	const char *spec = whatif_trimmed(given);
 	const char *name = NULL;
 
-	if (strncmp(spec, "crl:", 4) == 0 || strncmp(spec, "crl ", 4) == 0) {
+	if (spec == NULL) {
+		snprintf(why, why_len, "--what-if \"%.64s\": too long, or too "
+		    "many questions at once", given);
+		return false;
+	}
+	if (whatif_verb(spec, "crl")) {
 		return whatif_add_crl(o, spec, why, why_len);
 	}
-	if (strncmp(spec, "retire:", 7) == 0 || strncmp(spec, "retire ", 7)
-	    == 0) {
-		name = spec + 7;
-	} else if (strncmp(spec, "remove:", 7) == 0
-	    || strncmp(spec, "remove ", 7) == 0) {
+	if (whatif_verb(spec, "retire") || whatif_verb(spec, "remove")) {
 		name = spec + 7;
 	}
-	while (name != NULL && *name == ' ') {
+	while (name != NULL && isspace((unsigned char)*name)) {
 		name++;
 	}
 	if (name != NULL && strncmp(name, "ca.", 3) == 0) {
@@ -421,12 +460,10 @@ whatif_text(const struct certs_run *r, const struct whatif_set *set,
 	printf(" now (from %s, %zu %s known):\n",
 	    r->cfg->gateway.state_file.path, set->count, set->count == 1
 	    ? "device" : "devices");
-	if (refused == 0) {
-		printf("no device would be refused\n");
-	} else {
-		printf("%zu %s would be refused:\n", refused, refused == 1
-		    ? "device" : "devices");
-	}
+	/* One form for every count, so "N devices? would be refused" is
+	 * what a pipeline greps for, 0 included. */
+	printf("%zu %s would be refused%s\n", refused, refused == 1 ? "device"
+	    : "devices", refused > 0 ? ":" : "");
 	for (size_t i = 0; i < set->count; i++) {
 		const struct whatif_dev *d = &set->devs[i];
 		char tail[64];

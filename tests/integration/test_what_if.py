@@ -96,7 +96,7 @@ def test_crl_after_a_real_gateway_ran(broker, make_gateway, pki, tmp_path):
     empty = tmp_path / "empty.crl"
     cbtest.mkpki.write_crl(str(empty), cbtest.mkpki.make_crl(ca_old), der=True)
     rc, out, _ = what_if(g.conf_path, "crl:ca.old=%s" % empty)
-    assert rc == 0 and "no device would be refused" in out, out
+    assert rc == 0 and "0 devices would be refused" in out, out
     # The old CA's CRL given for the new CA: not signed by it.
     rc, out, err = what_if(g.conf_path, "crl:new=%s" % crl)
     assert rc == 3 and "is not a CRL signed by a CA of" in err, err
@@ -127,6 +127,21 @@ def site(pki, tmp_path):
     return conf, state
 
 
+@pytest.mark.parametrize("spec", ["retire old", "retire:old", " retire old ", "retire\told",
+                                  "retire  ca.old", "remove old\n"])
+def test_question_forms_and_blank_space(site, spec):
+    """The forms the runbook gives, and the same with the blank space a
+    paste or a tab adds, ask the same question."""
+    conf, state = site
+    now = int(time.time())
+    write_state(state, ["old\tdev-a\t%d\t%d" % (now - 100, now - 10),
+                        "old\tdev-b\t%d\t%d" % (now - 100, now - 20)])
+    rc, out, err = what_if(conf, spec)
+    assert rc == 1, (spec, out, err)
+    assert "2 devices would be refused:" in out, out
+    assert "dev-a" in out and "dev-b" in out, out
+
+
 def test_moved_devices_are_not_refused(site):
     conf, state = site
     now = int(time.time())
@@ -147,7 +162,7 @@ def test_moved_devices_are_not_refused(site):
     # Nobody of a CA that admitted no one: exit 0.
     write_state(state, ["new\tdev-c\t%d\t%d" % (now - 100, now - 10)])
     rc, out, _ = what_if(conf, "retire old")
-    assert rc == 0 and "no device would be refused" in out, out
+    assert rc == 0 and "0 devices would be refused" in out, out
 
 
 def test_hostile_identities_and_damaged_lines(site):
