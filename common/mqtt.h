@@ -160,7 +160,13 @@ struct mqtt_connect {
  * CONNECT, no duplicates of single-use ones, value ranges) and UTF-8 of
  * the client id, will topic and username, and that a will topic is not
  * empty. Any trailing byte is MALFORMED. A body cut short is MALFORMED
- * too: len is the whole remaining length.
+ * too: len is the whole remaining length. The fixed header's flags are
+ * judged apart, by mqtt_connect_fixed_flags_ok.
+ *
+ * MQTT 3.1 is read as mosquitto 2.0 reads it: the reserved flag, and will
+ * QoS or retain without a will, are ignored (and cleared in out); a user
+ * name or password its flag announces but that is missing, cut short or
+ * (user name) not UTF-8 is absent, has_username / has_password false.
  *
  * The protocol level is judged as mosquitto 2.0 does (docs/protocol.md):
  * "MQIsdp" with level 3 is 3.1 and "MQTT" with 4 is 3.1.1, either also
@@ -176,11 +182,29 @@ enum mqtt_rc mqtt_connect_decode(const uint8_t *body, size_t len,
  * The protocol level of a CONNECT from the first bytes of its body (len
  * may be less than the whole body): NEED_MORE until the level byte is
  * there, MALFORMED when the protocol name is not "MQTT" or "MQIsdp", else
- * OK with *level as sent. For answering a CONNECT that is refused before
- * it is whole (too large) in its own version's words.
+ * OK with *level as sent. The name is checked but not reported: for the
+ * version, see mqtt_connect_version.
  */
 enum mqtt_rc mqtt_connect_level(const uint8_t *body, size_t len,
     uint8_t *level);
+
+/*
+ * The version a CONNECT's first body bytes choose, as mqtt_connect_decode
+ * judges name and level: NEED_MORE until the level byte is there; OK with
+ * *version 3, 4 or 5 (the bridge bit dropped); UNSUPPORTED for a level the
+ * broker answers with CONNACK 0x01 ("MQIsdp" with 5 among them: only
+ * "MQTT" with 5 is 5.0); MALFORMED for another name or "MQTT" 0x85.
+ */
+enum mqtt_rc mqtt_connect_version(const uint8_t *body, size_t len,
+    uint8_t *version);
+
+/*
+ * Whether a CONNECT of this version (as decoded) may carry these
+ * fixed-header flags: 0 in 3.1.1 and 5.0 [MQTT-2.2.2-2]; anything in 3.1,
+ * which mosquitto 2.0 accepts. why says what is wrong when false.
+ */
+bool mqtt_connect_fixed_flags_ok(uint8_t version, uint8_t flags,
+    char why[MQTT_WHY_LEN]);
 
 /*
  * Encodes c as a complete CONNECT packet (fixed header included) into out.

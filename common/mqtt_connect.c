@@ -346,15 +346,34 @@ printable(const struct mqtt_bytes *b, char *dst, size_t cap)
  * [MQTT-3.1.2-1] [MQTT-3.1.2-2]. A bridge sets 0x80 on 3 and 4 (mosquitto's
  * try_private), never on 5: mosquitto 2.0 closes on 0x85 and answers any
  * other level with CONNACK 0x01, so certbridge does the same
- * (docs/protocol.md). Returns MQTT_OK, MQTT_MALFORMED or MQTT_UNSUPPORTED.
+ * (docs/protocol.md). The name decides as much as the level: "MQIsdp" at
+ * level 5 is no 5.0 CONNECT. Returns MQTT_OK with *version set,
+ * MQTT_MALFORMED (0x85) or MQTT_UNSUPPORTED.
  */
+static enum mqtt_rc
+protocol_version(bool is_mqtt, uint8_t level, uint8_t *version)
+{
+	uint8_t base = (uint8_t)(level & 0x7fu);
+
+	if ((!is_mqtt && base == MQTT_V31) || (is_mqtt && base == MQTT_V311)) {
+		*version = base;
+		return MQTT_OK;
+	}
+	if (is_mqtt && level == MQTT_V5) {
+		*version = MQTT_V5;
+		return MQTT_OK;
+	}
+	return is_mqtt && base == MQTT_V5 ? MQTT_MALFORMED : MQTT_UNSUPPORTED;
+}
+
 static enum mqtt_rc
 connect_protocol(struct rd *r, struct mqtt_connect *out)
 {
 	struct mqtt_bytes name;
 	char shown[20];
-	uint8_t level, base;
+	uint8_t level;
 	bool is_mqtt, is_isdp;
+	enum mqtt_rc rc;
 
 	if (!rd_field(r, "protocol name", &name)) {
 		return MQTT_MALFORMED;
@@ -371,31 +390,33 @@ connect_protocol(struct rd *r, struct mqtt_connect *out)
 		return MQTT_MALFORMED;
 	}
 	out->level = level;
-	base = (uint8_t)(level & 0x7fu);
-	if ((is_isdp && base == MQTT_V31) || (is_mqtt && base == MQTT_V311)) {
-		out->version = base;
+	rc = protocol_version(is_mqtt, level, &out->version);
+	if (rc == MQTT_OK) {
 		out->bridge = (level & 0x80u) != 0;
-		return MQTT_OK;
-	}
-	if (is_mqtt && level == MQTT_V5) {
-		out->version = MQTT_V5;
-		return MQTT_OK;
-	}
-	if (is_mqtt && base == MQTT_V5) {
+	} else if (rc == MQTT_MALFORMED) {
 		mqtt_why(r->why, "CONNECT: protocol level 0x%02x: 5.0 has no "
 		    "bridge level (a 5.0 bridge sends 5)", (unsigned)level);
-		return MQTT_MALFORMED;
+	} else {
+		mqtt_why(r->why, "CONNECT: protocol level %u with name \"%s\" "
+		    "is not MQTT 3.1 (MQIsdp/3), 3.1.1 (MQTT/4) or 5.0 "
+		    "(MQTT/5)", (unsigned)level, shown);
 	}
-	mqtt_why(r->why, "CONNECT: protocol level %u with name \"%s\" is not "
-	    "MQTT 3.1 (MQIsdp/3), 3.1.1 (MQTT/4) or 5.0 (MQTT/5)",
-	    (unsigned)level, shown);
-	return MQTT_UNSUPPORTED;
+	return rc;
 }
 
-/* The flag rules that make a CONNECT self-consistent. */
+/*
+ * The flag rules that make a CONNECT self-consistent. 3.1.1 and 5.0 make
+ * each one a protocol error. MQTT 3.1 predates them, and mosquitto 2.0
+ * holds a 3.1 CONNECT only to two (src/handle_connect.c): no will QoS 3,
+ * no password flag without the user name flag; a 3.1 device the broker
+ * accepts is accepted here too (docs/protocol.md). Bits that mean nothing
+ * are left out of the struct, so a re-encoded CONNECT does not carry them.
+ */
 static bool
 connect_flags(struct rd *r, uint8_t fl, struct mqtt_connect *out)
 {
+	bool strict = out->version != MQTT_V31;
+
 	out->connect_flags = fl;
 	out->clean_start = (fl & 0x02u) != 0;
 	out->will = (fl & 0x04u) != 0;
@@ -403,34 +424,70 @@ connect_flags(struct rd *r, uint8_t fl, struct mqtt_connect *out)
 	out->will_retain = (fl & 0x20u) != 0;
 	out->has_password = (fl & 0x40u) != 0;
 	out->has_username = (fl & 0x80u) != 0;
-	if ((fl & 0x01u) != 0) {
+	if (strict && (fl & 0x01u) != 0) {
 		mqtt_why(r->why, "CONNECT: reserved connect flag (bit 0) is "
 		    "set [MQTT-3.1.2-3]");
-		return false;
-	}
-	/* Will QoS and retain mean nothing without a will, so they must be
-	 * 0 then [MQTT-3.1.2-11] [MQTT-3.1.2-13] (3.1.1: -13, -15). */
-	if (!out->will && out->will_qos != 0) {
-		mqtt_why(r->why, "CONNECT: will QoS is %u but the will flag "
-		    "is 0", (unsigned)out->will_qos);
 		return false;
 	}
 	if (out->will_qos == 3) {
 		mqtt_why(r->why, "CONNECT: will QoS is 3 [MQTT-3.1.2-12]");
 		return false;
 	}
-	if (!out->will && out->will_retain) {
+	/* Will QoS and retain mean nothing without a will, so they must be
+	 * 0 then [MQTT-3.1.2-11] [MQTT-3.1.2-13] (3.1.1: -13, -15). */
+	if (strict && !out->will && out->will_qos != 0) {
+		mqtt_why(r->why, "CONNECT: will QoS is %u but the will flag "
+		    "is 0", (unsigned)out->will_qos);
+		return false;
+	}
+	if (strict && !out->will && out->will_retain) {
 		mqtt_why(r->why, "CONNECT: will retain is set but the will "
 		    "flag is 0");
 		return false;
 	}
+	if (!out->will) {
+		out->will_qos = 0;
+		out->will_retain = false;
+	}
 	/* 3.x allows a password only after a user name (3.1.1
-	 * [MQTT-3.1.2-22]); 5.0 dropped the rule so a password can carry
-	 * a token on its own. */
+	 * [MQTT-3.1.2-22], and mosquitto holds 3.1 to it too); 5.0 dropped
+	 * the rule so a password can carry a token on its own. */
 	if (out->version != MQTT_V5 && out->has_password &&
 	    !out->has_username) {
 		mqtt_why(r->why, "CONNECT: password flag is set without the "
 		    "user name flag [MQTT-3.1.2-22]");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * A 3.1 user name or password as mosquitto 2.0 reads one its flag
+ * announces: missing, cut short or (a user name) not UTF-8, it is absent
+ * and the CONNECT goes on (its "Username flag given, but no username.
+ * Ignore."). Bytes are taken as mosquitto takes them, so the check for
+ * bytes after the last field agrees: a length that claims more than is
+ * left is consumed, a lone byte is not. Returns whether the field is there.
+ */
+static bool
+rd_field_v31(struct rd *r, bool utf8, struct mqtt_bytes *out)
+{
+	size_t n;
+
+	if (rd_left(r) < 2) {
+		return false;
+	}
+	n = (size_t)r->p[r->off] << 8 | r->p[r->off + 1];
+	r->off += 2;
+	if (rd_left(r) < n) {
+		return false;
+	}
+	out->ptr = r->p + r->off;
+	out->len = (uint16_t)n;
+	r->off += n;
+	if (utf8 && !mqtt_utf8_valid(out->ptr, out->len)) {
+		out->ptr = NULL;
+		out->len = 0;
 		return false;
 	}
 	return true;
@@ -539,6 +596,36 @@ mqtt_connect_level(const uint8_t *body, size_t len, uint8_t *level)
 }
 
 enum mqtt_rc
+mqtt_connect_version(const uint8_t *body, size_t len, uint8_t *version)
+{
+	uint8_t level;
+	enum mqtt_rc rc = mqtt_connect_level(body, len, &level);
+
+	if (rc != MQTT_OK) {
+		return rc;
+	}
+	/* mqtt_connect_level accepted the name, so its length tells which
+	 * of the two it is. */
+	return protocol_version(body[1] == 4, level, version);
+}
+
+bool
+mqtt_connect_fixed_flags_ok(uint8_t version, uint8_t flags,
+    char why[MQTT_WHY_LEN])
+{
+	/* 3.1.1 and 5.0 reserve the four bits as 0 [MQTT-2.2.2-2]; mosquitto
+	 * 2.0 does not look at them in a 3.1 CONNECT, and closes on them only
+	 * once the name and level are known, so an unknown level still gets
+	 * its CONNACK 0x01 (docs/protocol.md). */
+	if (version == MQTT_V31 || flags == 0) {
+		return true;
+	}
+	mqtt_why(why, "CONNECT: fixed header flags are 0x%x, not 0 "
+	    "[MQTT-2.2.2-2]", (unsigned)flags);
+	return false;
+}
+
+enum mqtt_rc
 mqtt_connect_decode(const uint8_t *body, size_t len,
     struct mqtt_connect *out, char why[MQTT_WHY_LEN])
 {
@@ -582,12 +669,19 @@ mqtt_connect_decode(const uint8_t *body, size_t len,
 			return MQTT_MALFORMED;
 		}
 	}
-	if (out->has_username &&
-	    !rd_utf8(&r, "user name", &out->username)) {
-		return MQTT_MALFORMED;
-	}
-	if (out->has_password &&
-	    !rd_field(&r, "password", &out->password)) {
+	if (out->version == MQTT_V31) {
+		if (out->has_username) {
+			out->has_username = rd_field_v31(&r, true,
+			    &out->username);
+		}
+		if (out->has_password) {
+			out->has_password = rd_field_v31(&r, false,
+			    &out->password);
+		}
+	} else if ((out->has_username &&
+	    !rd_utf8(&r, "user name", &out->username)) ||
+	    (out->has_password &&
+	    !rd_field(&r, "password", &out->password))) {
 		return MQTT_MALFORMED;
 	}
 	/* The remaining length must be exactly the fields: bytes after the

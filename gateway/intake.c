@@ -288,13 +288,28 @@ intake_upstream_identity_ok(struct session *s, const struct mqtt_connect *c)
 	return true;
 }
 
+/* The broker's answer to a level it does not speak, whatever layout
+ * follows: CONNACK 0x01 in 3.1.1's form, then close (docs/protocol.md). */
+static void
+intake_unsupported_level(struct session *s, const char *why)
+{
+	char detail[MQTT_WHY_LEN + 160];
+
+	s->version = MQTT_V311;
+	snprintf(detail, sizeof(detail), "%s; answered CONNACK 0x01 "
+	    "(unacceptable protocol version) as the broker would", why);
+	session_refuse_connack(s, MQTT_CONNACK_V3_PROTOCOL_VERSION,
+	    REASON_PROTOCOL, detail);
+}
+
 /*
  * A CONNECT larger than [mqtt] max_connect_size is refused from its fixed
  * header, before its bytes are held: a device's memory before CONNACK is
  * bounded by that size, not by max_packet_size. A 5.0 device is told why
- * (CONNACK 0x95), which takes the protocol level, a few bytes after the
- * header; 3.x has no code for it and is closed. Returns false while those
- * bytes are still to come.
+ * (CONNACK 0x95), which takes the protocol name and level, a few bytes
+ * after the header; 3.x has no code for it and is closed. A level the
+ * broker does not speak gets the broker's CONNACK 0x01 at any size, as
+ * under the limit. Returns false while those bytes are still to come.
  */
 static bool
 intake_connect_too_large(struct session *s, const struct mqtt_fixed *fh,
@@ -304,13 +319,13 @@ intake_connect_too_large(struct session *s, const struct mqtt_fixed *fh,
 	uint8_t head[MQTT_MAX_FIXED_HEADER + 9];
 	size_t n = evbuffer_get_length(in);
 	char detail[160];
-	uint8_t level = 0;
+	uint8_t version = 0;
 	enum mqtt_rc rc;
 
 	n = n < sizeof(head) ? n : sizeof(head);
 	evbuffer_copyout(in, head, n);
-	rc = mqtt_connect_level(head + fh->header_len, n - fh->header_len,
-	    &level);
+	rc = mqtt_connect_version(head + fh->header_len, n - fh->header_len,
+	    &version);
 	if (rc == MQTT_NEED_MORE) {
 		return false;
 	}
@@ -318,8 +333,23 @@ intake_connect_too_large(struct session *s, const struct mqtt_fixed *fh,
 	    "[mqtt] max_connect_size (%u); a device's CONNECT (will "
 	    "included) must fit it, or raise max_connect_size",
 	    (unsigned long long)fh->header_len + fh->remaining, limit);
+	if (rc == MQTT_UNSUPPORTED) {
+		uint8_t level = 0;
+
+		(void)mqtt_connect_level(head + fh->header_len,
+		    n - fh->header_len, &level);
+		snprintf(detail, sizeof(detail), "CONNECT: protocol level %u "
+		    "is not MQTT 3.1, 3.1.1 or 5.0 (the CONNECT, %llu bytes, "
+		    "is over [mqtt] max_connect_size and was read no further)",
+		    (unsigned)level,
+		    (unsigned long long)fh->header_len + fh->remaining);
+		intake_unsupported_level(s, detail);
+		return true;
+	}
 	metrics_refused(s->rt->metrics, REASON_PACKET_TOO_LARGE);
-	if (rc == MQTT_OK && level == MQTT_V5) {
+	/* A 5.0 CONNECT with fixed header flags is closed by the broker
+	 * before it reads further, so it gets no 0x95 either. */
+	if (rc == MQTT_OK && version == MQTT_V5 && fh->flags == 0) {
 		s->version = MQTT_V5;
 		session_refuse_connack(s, MQTT_RC_V5_PACKET_TOO_LARGE,
 		    REASON_PACKET_TOO_LARGE, detail);
@@ -393,7 +423,9 @@ intake_read_connect(struct session *s)
 		session_end(s, REASON_PROTOCOL, why);
 		return;
 	}
-	if (fh.type != MQTT_CONNECT || fh.flags != 0) {
+	/* Its fixed header flags are judged once the protocol level is
+	 * known, as the broker judges them (mqtt_connect_fixed_flags_ok). */
+	if (fh.type != MQTT_CONNECT) {
 		snprintf(why, sizeof(why), "the first packet must be CONNECT "
 		    "[MQTT-3.1.0-1], got %s (flags 0x%x)",
 		    mqtt_type_name(fh.type), fh.flags);
@@ -417,18 +449,13 @@ intake_read_connect(struct session *s)
 	}
 	rc = mqtt_connect_decode(pkt + fh.header_len, fh.remaining, &c, why);
 	if (rc == MQTT_UNSUPPORTED) {
-		/* The broker's answer to a level it does not speak, whatever
-		 * layout follows: CONNACK 0x01 in 3.1.1's form, then close
-		 * (docs/protocol.md). */
-		char detail[MQTT_WHY_LEN + 96];
-
 		evbuffer_drain(in, total);
-		s->version = MQTT_V311;
-		snprintf(detail, sizeof(detail), "%s; answered CONNACK 0x01 "
-		    "(unacceptable protocol version) as the broker would", why);
-		session_refuse_connack(s, MQTT_CONNACK_V3_PROTOCOL_VERSION,
-		    REASON_PROTOCOL, detail);
+		intake_unsupported_level(s, why);
 		return;
+	}
+	if (rc == MQTT_OK && !mqtt_connect_fixed_flags_ok(c.version,
+	    fh.flags, why)) {
+		rc = MQTT_MALFORMED;
 	}
 	if (rc != MQTT_OK) {
 		session_end(s, REASON_PROTOCOL, why);

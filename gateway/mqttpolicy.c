@@ -116,6 +116,15 @@ mqttpolicy_apply(const struct cfg *cfg, const struct trust_verdict *v,
 	if (!changed) {
 		return MQTTPOLICY_PASS;
 	}
+	/* Only a 3.1 CONNECT gets here with a password and no user name:
+	 * its user name flag was set but the name missing or not UTF-8, which
+	 * the broker ignores (mqtt_connect_decode). Re-encoded, the password
+	 * would stand alone, which the broker closes on [MQTT-3.1.2-22], so
+	 * it goes with the name, as with [mqtt] username = drop above. */
+	if (c->version != MQTT_V5 && c->has_password && !c->has_username) {
+		c->has_password = false;
+		c->password.len = 0;
+	}
 	size = mqtt_connect_encode(c, NULL, 0);
 	if (size == 0 || (buf = malloc(size)) == NULL) {
 		res->reason = REASON_INTERNAL;

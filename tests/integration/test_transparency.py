@@ -45,10 +45,16 @@ def connect(name, level, flags=0x02, props=None, payload=None, first=0x10):
     return bytes([first]) + _varint(len(body)) + body
 
 
+def cid(tag):
+    """A client id of its own for a CONNECT whose payload is spelt out."""
+    return field(tag.encode() + b"-" + uid().encode())
+
+
 # name: (bytes, the answer mosquitto 2.0.11 gives: (reply bytes, closed)).
 # None as reply bytes: any CONNACK 0 (5.0's carries properties).
 UNSUPPORTED = (b"\x20\x02\x00\x01", True)
 CLOSED = (b"", True)
+ACCEPTED = (b"\x20\x02\x00\x00", False)
 CASES = {
     "MQTT level 6": (connect(b"MQTT", 6), UNSUPPORTED),
     "MQTT level 7": (connect(b"MQTT", 7), UNSUPPORTED),
@@ -85,6 +91,48 @@ CASES = {
                                                  + field(b"a/#") + field(b"x")), CLOSED),
     "3.1.1 good": (connect(b"MQTT", 4), (b"\x20\x02\x00\x00", False)),
     "5.0 good": (connect(b"MQTT", 5, props=b""), (None, False)),
+    # mosquitto reads the name and level before the fixed header flags:
+    # an unknown level gets its 0x01 whatever the flags.
+    "MQTT level 6, fixed header flags": (connect(b"MQTT", 6, first=0x11), UNSUPPORTED),
+    "MQTT level 0, fixed header flags": (connect(b"MQTT", 0, first=0x11), UNSUPPORTED),
+    "MQTT level 3, fixed header flags": (connect(b"MQTT", 3, first=0x18), UNSUPPORTED),
+    "MQIsdp level 4, fixed header flags": (connect(b"MQIsdp", 4, first=0x11), UNSUPPORTED),
+    "MQIsdp 0x84, fixed header flags": (connect(b"MQIsdp", 0x84, first=0x11), UNSUPPORTED),
+    "5.0 fixed header flags": (connect(b"MQTT", 5, props=b"", first=0x11), CLOSED),
+    # MQTT 3.1 as mosquitto 2.0 holds it: only to will QoS 3 and a
+    # password without the user name flag; the rest of 3.1.1's flag rules
+    # do not apply, and a user name or password announced but missing, cut
+    # or (user name) not UTF-8 is absent.
+    "3.1 reserved flag": (connect(b"MQIsdp", 3, flags=0x03), ACCEPTED),
+    "bridge 0x83 reserved flag": (connect(b"MQIsdp", 0x83, flags=0x03), ACCEPTED),
+    "3.1 fixed header flags 0x11": (connect(b"MQIsdp", 3, first=0x11), ACCEPTED),
+    "3.1 fixed header flags 0x1f": (connect(b"MQIsdp", 3, first=0x1f), ACCEPTED),
+    "bridge 0x83 fixed header flags": (connect(b"MQIsdp", 0x83, first=0x1f), ACCEPTED),
+    "3.1 will QoS 1 without a will": (connect(b"MQIsdp", 3, flags=0x0a), ACCEPTED),
+    "3.1 will retain without a will": (connect(b"MQIsdp", 3, flags=0x22), ACCEPTED),
+    "3.1 will QoS 3 without a will": (connect(b"MQIsdp", 3, flags=0x1a), CLOSED),
+    "3.1 user name flag, no user name": (connect(b"MQIsdp", 3, flags=0x82), ACCEPTED),
+    "bridge 0x83 user name flag, no user name": (connect(b"MQIsdp", 0x83, flags=0x82),
+                                                 ACCEPTED),
+    "3.1 both flags, only a client id": (connect(b"MQIsdp", 3, flags=0xc2), ACCEPTED),
+    "3.1 password flag, no password": (connect(b"MQIsdp", 3, flags=0xc2,
+                                              payload=cid("q1") + field(b"u")), ACCEPTED),
+    "3.1 user name not UTF-8": (connect(b"MQIsdp", 3, flags=0x82,
+                                       payload=cid("q2") + field(b"\xff")), ACCEPTED),
+    "3.1 user name with U+0000": (connect(b"MQIsdp", 3, flags=0x82,
+                                         payload=cid("q3") + field(b"a\x00")), ACCEPTED),
+    "3.1 user name not UTF-8, a password": (connect(b"MQIsdp", 3, flags=0xc2, payload=cid("q4")
+                                                    + field(b"\xff") + field(b"pw")), ACCEPTED),
+    "3.1 user name cut, nothing after": (connect(b"MQIsdp", 3, flags=0x82,
+                                                payload=cid("q5") + b"\x00\x05"), ACCEPTED),
+    "3.1 user name cut, bytes after": (connect(b"MQIsdp", 3, flags=0x82,
+                                              payload=cid("q6") + b"\x00\x05ab"), CLOSED),
+    "3.1 password without user name": (connect(b"MQIsdp", 3, flags=0x42,
+                                               payload=cid("q7") + field(b"pw")), CLOSED),
+    "3.1.1 user name flag, no user name": (connect(b"MQTT", 4, flags=0x82), CLOSED),
+    "3.1.1 user name not UTF-8": (connect(b"MQTT", 4, flags=0x82,
+                                         payload=cid("q8") + field(b"\xff")), CLOSED),
+    "3.1.1 will QoS 1 without a will": (connect(b"MQTT", 4, flags=0x0a), CLOSED),
 }
 
 
@@ -165,6 +213,58 @@ def test_broker_refusal_is_a_close_not_a_connack(gateway, contexts):
     assert ev.get("reason") == "broker-closed", ev["_line"]
     assert "without a CONNACK" in ev.get("detail", ""), ev["_line"]
     assert not gateway.events("mqtt-connack", since=mark), gateway.report()
+
+
+def test_v31_rewritten_as_the_broker_reads_it(broker, make_gateway, contexts):
+    """A 3.1 CONNECT the broker accepts stays accepted when certbridge
+    rewrites it (clientid = rewrite): what it sends upstream carries no
+    flag whose field the broker would have skipped, and no password left
+    without its user name."""
+    g = make_gateway(broker.port, {"mqtt": {"identity": "cn", "clientid": "rewrite"}})
+    for case in ["3.1 reserved flag", "3.1 fixed header flags 0x1f",
+                 "3.1 will retain without a will", "3.1 both flags, only a client id",
+                 "3.1 user name not UTF-8", "3.1 user name not UTF-8, a password",
+                 "3.1 user name cut, nothing after", "bridge 0x83 user name flag, no user name"]:
+        mark = g.mark()
+        got = answer(g.port, contexts[1], CASES[case][0])
+        assert got == ACCEPTED, (case, got, g.report())
+        ev = g.wait_event("mqtt-connect", since=mark)
+        assert ev.get("identity_rule") == "rewritten", (case, ev["_line"])
+        assert ev.get("clientid_upstream") == "dev-old-1", (case, ev["_line"])
+
+
+def big(name, level, size, props=None, first=0x10):
+    """A CONNECT of about `size` bytes, padded in its client id."""
+    return connect(name, level, props=props, first=first, payload=field(b"x" * size))
+
+
+# Over [mqtt] max_connect_size (1K here), read no further than its level:
+# an unknown level still gets the broker's 0x01 ("MQIsdp" with 5 is not
+# 5.0), and a 5.0 CONNECT with fixed header flags is closed as the broker
+# closes it, without CONNACK 0x95.
+OVERSIZED = {
+    "MQIsdp level 5": (big(b"MQIsdp", 5, 2048, props=b""), UNSUPPORTED),
+    "MQTT level 6": (big(b"MQTT", 6, 2048), UNSUPPORTED),
+    "MQIsdp level 4, fixed header flags": (big(b"MQIsdp", 4, 2048, first=0x11), UNSUPPORTED),
+    "5.0, fixed header flags": (big(b"MQTT", 5, 2048, props=b"", first=0x11), CLOSED),
+}
+
+
+@pytest.mark.parametrize("case", sorted(OVERSIZED))
+def test_over_max_connect_size_same_answer_as_the_broker(broker, make_gateway, contexts, case):
+    data, want = OVERSIZED[case]
+    g = make_gateway(broker.port, {"mqtt": {"max_connect_size": "1K"}})
+    mark = g.mark()
+    direct = answer(broker.port, contexts[0], data)
+    through = answer(g.port, contexts[1], data)
+    assert direct == want, (case, direct)
+    assert through == direct, (case, direct, through, g.report())
+    ev = g.wait_event("session-closed", since=mark)
+    if want == UNSUPPORTED:
+        assert ev.get("reason") == "protocol", ev["_line"]
+        assert "CONNACK 0x01" in ev.get("detail", ""), ev["_line"]
+    else:
+        assert ev.get("reason") == "packet-too-large", ev["_line"]
 
 
 # ---------------------------------------------------------------- a site's own broker

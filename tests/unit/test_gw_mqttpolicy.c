@@ -493,6 +493,41 @@ test_rewrite(void **state)
 	}
 }
 
+/* A 3.1 user name that is not UTF-8 is skipped by the broker (mosquitto:
+ * "Username flag given, but no username. Ignore.") and by the decoder; a
+ * rewritten CONNECT leaves out its password too, which would otherwise
+ * stand alone and be refused [MQTT-3.1.2-22]; username = identity gives
+ * it a user name to follow. */
+static void
+test_v31_skipped_user_name(void **state)
+{
+	struct cfg *rw = load("clientid = rewrite\n");
+	struct cfg *ident = load("clientid = rewrite\nusername = identity\n");
+	struct trust_verdict v;
+
+	(void)state;
+	for (size_t l = 0; l < NLEVELS_BRIDGES; l += 3) {  /* 3 and 0x83 */
+		struct spec s = bare(levels[l], "any");
+
+		s.user = BL("\xff");
+		s.pass = BL("pw");
+		judge_cn(rw, &v, "dev-1");
+		apply(rw, &v, true, &s, &r);
+		assert_false(r.sent.has_username);
+		assert_int_equal(r.rc, MQTTPOLICY_REWRITTEN);
+		assert_false(r.got.has_username);
+		assert_false(r.got.has_password);
+		assert_rest_kept(&r);
+		judge_cn(ident, &v, "dev-1");
+		apply(ident, &v, true, &s, &r);
+		assert_int_equal(r.rc, MQTTPOLICY_REWRITTEN);
+		ASSERT_FIELD(r.got.username, "dev-1", 5);
+		ASSERT_FIELD(r.got.password, "pw", 2);
+	}
+	cfg_free(rw);
+	cfg_free(ident);
+}
+
 /* The remaining length is recomputed, also when its own size changes: a
  * 255-byte identity (the longest there is) makes a small CONNECT need two
  * length bytes, and a 65535-byte client id replaced by a short identity
@@ -772,6 +807,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pass_unchanged),
 		cmocka_unit_test(test_rewrite),
+		cmocka_unit_test(test_v31_skipped_user_name),
 		cmocka_unit_test(test_remaining_length_recomputed),
 		cmocka_unit_test(test_username),
 		cmocka_unit_test(test_check),
