@@ -57,8 +57,12 @@ struct server {
 
 /* (Re)binds the admin endpoint when its address changed; a failure keeps
  * the old one (or none) and is logged, never fatal for devices. */
-static void
-server_admin(struct server *srv, const struct cfg *cfg)
+/* Binds [gateway] admin_listen. At start a failure stops certbridge
+ * (exit 3, as for a device listener: a port held by another process,
+ * often a certbridge still running, is found at once); at a reload it
+ * leaves the endpoint off and the devices served. */
+static bool
+server_admin(struct server *srv, const struct cfg *cfg, bool at_start)
 {
 	const char *want = cfg->gateway.admin_listen;
 	struct admin *next;
@@ -66,22 +70,29 @@ server_admin(struct server *srv, const struct cfg *cfg)
 
 	if (srv->admin != NULL && want != NULL
 	    && strcmp(admin_address(srv->admin), want) == 0) {
-		return;
+		return true;
 	}
 	admin_free(srv->admin);
 	srv->admin = NULL;
 	if (want == NULL) {
-		return;
+		return true;
 	}
 	next = admin_new(&srv->rt, want, why, sizeof(why));
+	if (next == NULL && at_start) {
+		log_msg(LOG_ERROR, "admin-failed", "%s; choose a free port for "
+		    "[gateway] admin_listen (make run: ADMIN_PORT=), or leave "
+		    "it empty to run without the admin endpoint", why);
+		return false;
+	}
 	if (next == NULL) {
 		log_msg(LOG_ERROR, "admin-failed", "%s; the admin endpoint is "
 		    "off, devices are not affected", why);
-		return;
+		return false;
 	}
 	srv->admin = next;
 	log_msg(LOG_INFO, "admin-listening", "http://%s/ (/healthz, /metrics, "
 	    "/status)", want);
+	return true;
 }
 
 /* The last session ended: after a SIGTERM, that is the end. */
@@ -408,7 +419,7 @@ server_reload(struct server *srv)
 	}
 	server_log_sightings(srv);
 	watch_set_inventory(srv->rt.watch, &next->inv);
-	server_admin(srv, next->cfg);
+	(void)server_admin(srv, next->cfg, false);
 	rejudge_start(srv->rt.rejudge, "reload");
 	rejudge_watch_retirements(srv->rt.rejudge);
 	server_notify_ready(srv);
@@ -617,7 +628,10 @@ server_new(const char *config_path, int *exit_code)
 	server_load_sightings(srv);
 	server_log_sightings(srv);
 	watch_set_inventory(srv->rt.watch, &srv->rt.gen->inv);
-	server_admin(srv, cfg);
+	if (!server_admin(srv, cfg, true)) {
+		server_free(srv);
+		return NULL;
+	}
 	rejudge_watch_retirements(srv->rt.rejudge);
 	{
 		struct timeval every = {SERVER_STATE_SAVE_S, 0};

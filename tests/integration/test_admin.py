@@ -789,3 +789,57 @@ def test_responsive_with_5000_sessions(make_broker, make_gateway, pki):
     wait_gauge(g, "upstream", 0, timeout=60)
     assert admin_status(g.admin_port)["sessions"] == 0
     assert g.running()
+
+
+# ---------------------------------------------------------------- bind failures
+
+
+def test_admin_port_taken_at_start_is_exit_3(broker, pki, tmp_path):
+    """An admin_listen that cannot be bound stops certbridge at start with
+    exit 3, as a device listener does (docs/install.md, exit codes), and the
+    line says which key and what to do; nothing is left listening."""
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen(1)
+    try:
+        port = holder.getsockname()[1]
+        g = cbtest.Gateway(pki, tmp_path / "gw", broker.port,
+                           overrides={"gateway": {"admin_listen": "127.0.0.1:%d" % port}})
+        g.write_conf()
+        r = subprocess.run(g.argv(), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           timeout=t(30))
+        assert r.returncode == 3, (r.returncode, r.stderr)
+        lines = [cbtest.parse_fields(l) for l in r.stderr.splitlines()]
+        failed = [f for f in lines if f.get("event") == "admin-failed"]
+        assert len(failed) == 1 and failed[0].get("level") == "error", r.stderr
+        assert "admin_listen" in failed[0]["msg"] and "127.0.0.1:%d" % port in failed[0]["msg"], \
+            failed[0]
+        assert not [f for f in lines if f.get("event") == "ready"], r.stderr
+        # The device port it had bound is free again.
+        s = socket.socket()
+        s.bind(("127.0.0.1", g.port))
+        s.close()
+    finally:
+        holder.close()
+
+
+def test_admin_port_taken_at_reload_keeps_devices(broker, make_gateway, pki):
+    """At a reload the devices matter more: the endpoint stays off, the
+    gateway serves on, and says so."""
+    g = make_gateway(broker.port)
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen(1)
+    try:
+        port = holder.getsockname()[1]
+        g.overrides["gateway"] = {"admin_listen": "127.0.0.1:%d" % port}
+        g.write_conf()
+        mark = g.mark()
+        g.reload()
+        ev = g.wait_event("admin-failed", since=mark)
+        assert "devices are not affected" in ev["msg"], ev["_line"]
+        g.wait_event("reloaded", since=mark)
+        with mqtt_device(g.port, pki.device("dev-old-1")) as ss:
+            ss.sendall(DISCONNECT)
+    finally:
+        holder.close()
