@@ -204,7 +204,9 @@ int
 main(int argc, char **argv)
 {
 	const char *config = NULL;
-	bool test_only = false;
+	bool test_only = false, bad = false;
+	int want_version = 0; /* 1 -V, 2 --version (the libraries too) */
+	bool want_help = false;
 	struct server *srv;
 	int opt, rc;
 
@@ -216,27 +218,47 @@ main(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 
+	/* Every option is read before any is acted on: a typo anywhere on
+	 * the line is a usage error, never ignored behind a -V. */
 	while ((opt = getopt_long(argc, argv, "c:tVh", longs, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
+			if (config != NULL) {
+				fprintf(stderr, "certbridge: -c given twice\n");
+				bad = true;
+			}
 			config = optarg;
 			break;
 		case 't':
 			test_only = true;
 			break;
 		case 'V':
+			want_version = want_version > 1 ? want_version : 1;
+			break;
 		case 'L':
-			version(opt == 'L');
-			return SERVER_EXIT_OK;
+			want_version = 2;
+			break;
 		case 'h':
-			help();
-			return SERVER_EXIT_OK;
+			want_help = true;
+			break;
 		default:
-			usage(stderr);
-			return SERVER_EXIT_USAGE;
+			bad = true;
+			break;
 		}
 	}
-	if (config == NULL || optind != argc) {
+	if (bad || optind != argc) {
+		usage(stderr);
+		return SERVER_EXIT_USAGE;
+	}
+	if (want_help) {
+		help();
+		return SERVER_EXIT_OK;
+	}
+	if (want_version > 0) {
+		version(want_version == 2);
+		return SERVER_EXIT_OK;
+	}
+	if (config == NULL) {
 		usage(stderr);
 		return SERVER_EXIT_USAGE;
 	}

@@ -48,7 +48,10 @@ def test_version_includes_the_short_line(certbridge_bin):
     assert re.search(r"^libevent \d", long.stdout, re.M), long.stdout
 
 
-@pytest.mark.parametrize("args", [["--bogus"], ["--config"], ["-c", "a.ini", "extra"], []])
+@pytest.mark.parametrize("args", [["--bogus"], ["--config"], ["-c", "a.ini", "extra"], [],
+                                  # every option is read before any acts
+                                  ["--version", "--bogus"], ["-V", "extra"],
+                                  ["-h", "--bogus"], ["-c", "a.ini", "-c", "b.ini"]])
 def test_usage_errors_exit_2(certbridge_bin, args):
     r = run(certbridge_bin, *args)
     assert r.returncode == 2, r
