@@ -407,7 +407,7 @@ connect_protocol(struct rd *r, struct mqtt_connect *out)
 /*
  * The flag rules that make a CONNECT self-consistent. 3.1.1 and 5.0 make
  * each one a protocol error. MQTT 3.1 predates them, and mosquitto 2.0
- * holds a 3.1 CONNECT only to two (src/handle_connect.c): no will QoS 3,
+ * holds a 3.1 CONNECT only to two: no will QoS 3,
  * no password flag without the user name flag; a 3.1 device the broker
  * accepts is accepted here too (docs/protocol.md). Bits that mean nothing
  * are left out of the struct, so a re-encoded CONNECT does not carry them.
