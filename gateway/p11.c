@@ -76,6 +76,11 @@ struct p11 {
 	size_t token_count;
 	unsigned char pin[P11_PIN_MAX];
 	int pin_len;                  /* 0: no PIN file, no login */
+	/* A slot that refused this PIN: the second key on it is not tried
+	 * again (a token may lock after three wrong PINs). */
+	bool refused;
+	CK_SLOT_ID refused_slot;
+	char refused_why[256];
 };
 
 static struct p11_module *modules;
@@ -408,15 +413,34 @@ p11_token_get(struct p11 *p, const struct p11uri *u, char *why, size_t cap)
 		return NULL;
 	}
 	for (t = tokens; t != NULL; t = t->next) {
-		if (t->mod == p->mod && t->slot == slot
-		    && t->pin_len == p->pin_len && memcmp(t->pin_copy, p->pin,
+		if (t->mod != p->mod || t->slot != slot) {
+			continue;
+		}
+		if (t->pin_len == p->pin_len && memcmp(t->pin_copy, p->pin,
 		    (size_t)p->pin_len) == 0) {
 			t->refs++;
 			return t;
 		}
+		/* A token's login is one for the whole process: logging in
+		 * with another PIN would either be a no-op (already logged
+		 * in, so nothing is checked) or, through wolfSSL, close the
+		 * sessions the running keys sign with. The running
+		 * configuration keeps serving; a new PIN takes a restart. */
+		snprintf(why, cap, "the token is open with the running "
+		    "configuration's PIN and pkcs11_pin_file now holds another; "
+		    "a new PIN cannot be checked or taken without logging the "
+		    "running keys out: restart certbridge to use it");
+		return NULL;
+	}
+	if (p->refused && p->refused_slot == slot) {
+		snprintf(why, cap, "%s", p->refused_why);
+		return NULL;
 	}
 	if (p->pin_len > 0 && !p11_try_login(p->mod, slot, p->pin,
 	    p->pin_len, why, cap)) {
+		p->refused = true;
+		p->refused_slot = slot;
+		snprintf(p->refused_why, sizeof(p->refused_why), "%s", why);
 		return NULL;
 	}
 	t = calloc(1, sizeof(*t));

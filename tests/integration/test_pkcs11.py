@@ -198,6 +198,36 @@ def test_reload_with_the_token(broker, make_gateway, pki, hsm):
     assert g.running()
 
 
+def test_reload_with_another_pin_keeps_the_running_keys(broker, make_gateway, pki, hsm,
+                                                        tmp_path):
+    """A token's login is one for the whole process: a reload whose PIN
+    file holds another PIN (wrong, or a PIN changed on the token) is refused
+    without touching the token, and the running keys keep signing on both
+    legs (upstream resumption off, so every session signs upstream)."""
+    pin = tmp_path / "pin"
+    pin.write_text(PIN + "\n")
+    os.chmod(pin, 0o600)
+    ov = token_overrides(hsm, pkcs11_pin_file=str(pin))
+    ov["upstream"]["session_resumption"] = "no"
+    g = make_gateway(broker.port, ov, env=hsm.env)
+    assert one_session(g, broker, pki) == UPSTREAM_CN
+    pin.write_text("0000\n")
+    mark = g.mark()
+    g.reload()
+    g.wait_event("reload-failed", since=mark, timeout=15)
+    text = g._text_since(mark)
+    assert "[downstream] key" in text and "restart certbridge" in text, g.report()
+    for _ in range(3):
+        assert one_session(g, broker, pki) == UPSTREAM_CN
+    # The right PIN back: the next reload takes the running token as is.
+    pin.write_text(PIN + "\n")
+    mark = g.mark()
+    g.reload()
+    g.wait_event("reloaded", since=mark, timeout=15)
+    assert one_session(g, broker, pki) == UPSTREAM_CN
+    assert g.running()
+
+
 @pytest.mark.parametrize("case,overrides_fn,line_key,says", [
     ("wrong PIN", lambda h, p: token_overrides(h, pkcs11_pin_file=str(p)),
      "[downstream] key", "the PIN is wrong (CKR_PIN_INCORRECT)"),
