@@ -7,6 +7,7 @@
  * names pinned fleets were built against: no wildcards). Each HOST needs
  * both keys; a HOST written twice is refused like any duplicate key.
  */
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,9 +90,20 @@ cfg_sni_key(struct cfg_loader *ld, const char *name, const char *value,
 	bool is_cert = strncmp(name, SNI_CERT, strlen(SNI_CERT)) == 0;
 	const char *host = name + (is_cert ? strlen(SNI_CERT) : strlen(SNI_KEY));
 	char lower[SNI_HOST_MAX + 1];
+	struct in_addr v4;
 	struct cfg_sni *e;
 	struct cfg_file *f;
 
+	if (inet_pton(AF_INET, host, &v4) == 1) {
+		/* RFC 6066 3: SNI carries host names, never a literal
+		 * address; a device that sends one anyway is non-compliant
+		 * and cannot be planned for. */
+		cfg_key_report(ld, true, line, "downstream", name, "\"%s\" is an "
+		    "IP address; SNI carries host names only, so no compliant "
+		    "device asks for it: use the DNS name the devices connect "
+		    "to", host);
+		return;
+	}
 	if (!sni_host_ok(host, lower)) {
 		cfg_key_report(ld, true, line, "downstream", name, "\"%.80s\" is "
 		    "not a host name; write %sHOST with HOST a DNS name the "

@@ -15,6 +15,10 @@ struct sni_pair {
 	size_t chain_len;
 	unsigned char *key;        /* DER private key */
 	size_t key_len;
+	/* [downstream] ciphers as this key can serve them: wolfSSL resets a
+	 * connection's suites to its defaults when a chain is swapped in,
+	 * and would then pick an ECDSA suite for an RSA key over TLS 1.2. */
+	char ciphers[2048];
 };
 
 struct sni {
@@ -67,7 +71,8 @@ sni_on_name(WOLFSSL *ssl, int *alert, void *arg)
 		    (long)p->chain_len, WOLFSSL_FILETYPE_ASN1)
 		    != WOLFSSL_SUCCESS || wolfSSL_use_PrivateKey_buffer(ssl,
 		    p->key, (long)p->key_len, WOLFSSL_FILETYPE_ASN1)
-		    != WOLFSSL_SUCCESS) {
+		    != WOLFSSL_SUCCESS || wolfSSL_set_cipher_list(ssl,
+		    p->ciphers) != WOLFSSL_SUCCESS) {
 			/* Proven at load: only memory can fail here. */
 			*alert = internal_error;
 			return fatal_return;
@@ -77,10 +82,40 @@ sni_on_name(WOLFSSL *ssl, int *alert, void *arg)
 	return 0;
 }
 
+/* The suites of ctx the pair's key can serve (see struct sni_pair). A
+ * key type the context has no TLS 1.2 suite for is refused while TLS 1.2
+ * is on: those devices would fail every handshake. */
+static bool
+sni_suites(const struct cfg *cfg, const struct cfg_sni *e, WOLFSSL_CTX *ctx,
+    WOLFSSL_X509 *leaf, struct sni_pair *p, struct cfg_diag *diag)
+{
+	bool rsa = wolfSSL_X509_get_pubkey_type(leaf) == RSAk;
+	size_t older = 0, all = 0;
+	char scratch[2048];
+
+	if (!tlsctx_suites_for_key(ctx, rsa, p->ciphers, sizeof(p->ciphers),
+	    &older) || !tlsctx_suites_for_key(ctx, !rsa, scratch,
+	    sizeof(scratch), &all)) {
+		cfg_diag_add(diag, true, "%s: out of memory", cfg->path);
+		return false;
+	}
+	if (older == 0 && all > 0 && cfg->downstream.tls_min < 13) {
+		cfg_diag_add(diag, true, "%s:%u: [downstream] sni_cert.%s: its "
+		    "key is %s key, and [downstream] ciphers enables no TLS "
+		    "1.2 suite for one: TLS 1.2 devices asking for %s would "
+		    "fail every handshake; add %s suites to ciphers, or use "
+		    "%s key", cfg->path, e->cert.line, e->host, rsa ? "an RSA"
+		    : "an EC", e->host, rsa ? "ECDHE-RSA" : "ECDHE-ECDSA",
+		    rsa ? "an EC" : "an RSA");
+		return false;
+	}
+	return true;
+}
+
 /* Reads and proves one pair; false (said to diag) when unusable. */
 static bool
-sni_load(const struct cfg *cfg, const struct cfg_sni *e, struct sni_pair *p,
-    struct cfg_diag *diag)
+sni_load(const struct cfg *cfg, const struct cfg_sni *e, WOLFSSL_CTX *ctx,
+    struct sni_pair *p, struct cfg_diag *diag)
 {
 	char where[300], key_where[300], why[X509_WHY_LEN];
 	struct x509_list list;
@@ -102,6 +137,11 @@ sni_load(const struct cfg *cfg, const struct cfg_sni *e, struct sni_pair *p,
 		return false;
 	}
 	p->chain = x509_list_der(&list, &p->chain_len);
+	if (ctx != NULL && list.count > 0 && !sni_suites(cfg, e, ctx,
+	    list.certs[0], p, diag)) {
+		x509_list_free(&list);
+		return false;
+	}
 	x509_list_free(&list);
 	kbuf = x509_read_file(e->key.path, &klen, NULL, why);
 	ok = p->chain != NULL && kbuf != NULL && x509_key_der(e->key.path,
@@ -137,7 +177,7 @@ sni_new(const struct cfg *cfg, WOLFSSL_CTX *ctx, struct cfg_diag *diag)
 			ok = false; /* config_sni.c said which half is missing */
 			continue;
 		}
-		if (!sni_load(cfg, e, &t->pairs[t->count], diag)) {
+		if (!sni_load(cfg, e, ctx, &t->pairs[t->count], diag)) {
 			struct sni_pair *p = &t->pairs[t->count];
 
 			ok = false;

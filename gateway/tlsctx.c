@@ -307,6 +307,51 @@ tlsctx_enabled_suites(WOLFSSL_CTX *ctx, struct tlsctx_suites *out)
 	return true;
 }
 
+bool
+tlsctx_suites_for_key(WOLFSSL_CTX *ctx, bool rsa, char *out, size_t cap,
+    size_t *older)
+{
+	WOLFSSL *ssl = wolfSSL_new(ctx);
+	WOLF_STACK_OF(WOLFSSL_CIPHER) *sk;
+	size_t used = 0;
+	bool fits = true;
+	int n;
+
+	*older = 0;
+	if (cap > 0) {
+		out[0] = '\0';
+	}
+	if (ssl == NULL || cap == 0) {
+		wolfSSL_free(ssl);
+		return false;
+	}
+	sk = wolfSSL_get_ciphers_compat(ssl);
+	n = sk != NULL ? wolfSSL_sk_SSL_CIPHER_num(sk) : 0;
+	for (int i = 0; i < n && fits; i++) {
+		const char *name = wolfSSL_CIPHER_get_name(
+		    wolfSSL_sk_SSL_CIPHER_value(sk, i));
+		bool tls13, ecdsa;
+		int w;
+
+		if (name == NULL) {
+			continue;
+		}
+		name = tlsctx_wolf_name(name);
+		tls13 = strncmp(name, "TLS13-", 6) == 0;
+		ecdsa = strstr(name, "ECDSA") != NULL;
+		if (!tls13 && ecdsa == rsa) {
+			continue;
+		}
+		w = snprintf(out + used, cap - used, "%s%s", used ? ":" : "",
+		    name);
+		fits = w > 0 && (size_t)w < cap - used;
+		used += fits ? (size_t)w : 0;
+		*older += tls13 ? 0 : 1;
+	}
+	wolfSSL_free(ssl);
+	return fits;
+}
+
 static bool
 tlsctx_versions(WOLFSSL_CTX *ctx, int lo, int hi)
 {

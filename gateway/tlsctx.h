@@ -35,6 +35,13 @@ bool tlsctx_check_pair(const struct cfg *cfg, struct cfg_diag *diag,
     const char *where, const struct cfg_file *cert, const char *key_where,
     const struct cfg_file *key);
 
+/* The suites ctx enables that a chain with an RSA (rsa) or an EC key can
+ * serve, as a wolfSSL cipher list in ctx's order: every TLS 1.3 suite, and
+ * of the older ones the ECDSA suites for an EC key, the RSA-signed ones
+ * for an RSA key. *older counts the latter. False when out of room. */
+bool tlsctx_suites_for_key(WOLFSSL_CTX *ctx, bool rsa, char *out,
+    size_t cap, size_t *older);
+
 /* The contexts of a generation; p11 reaches the keys written as pkcs11:
  * URIs (NULL when none is). */
 WOLFSSL_CTX *tlsctx_downstream_new(const struct cfg *cfg,

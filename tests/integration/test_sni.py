@@ -20,10 +20,10 @@ BUILD = Path(os.environ.get("CB_BUILD") or cbtest.REPO / "build")
 HOST = "legacy.example"
 
 
-def sni_chain(pki, folder, name, cn):
+def sni_chain(pki, folder, name, cn, key=None):
     """A server chain for HOST issued by the 2019 CA the devices trust."""
     ca_old = mkpki.load_pair(pki("ca-old"))
-    leaf = mkpki.make_leaf(cn, ca_old, usage="server", dns=(HOST,))
+    leaf = mkpki.make_leaf(cn, ca_old, usage="server", dns=(HOST,), key=key)
     mkpki.write_pair(str(folder), name, leaf)
     return leaf, str(folder / (name + ".pem")), str(folder / (name + ".key"))
 
@@ -64,6 +64,48 @@ def test_a_device_asking_for_the_name_gets_its_chain(broker, make_gateway, pki, 
     st = admin_status(g.admin_port)
     names = [c.get("name") for c in st["certificates"]]
     assert "sni:%s" % HOST in names, names
+
+
+def rsa_key():
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.mark.parametrize("tls", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+def test_rsa_chain_beside_the_ec_default(broker, make_gateway, pki, tmp_path, tls):
+    """The old RSA chain a legacy TLS 1.2 fleet pins, beside the EC default:
+    the suite is one the RSA key can sign (wolfSSL had picked an ECDSA one
+    and failed every TLS 1.2 handshake), and [downstream] ciphers still
+    applies to it."""
+    _, cert, key = sni_chain(pki, tmp_path, "legacy-rsa", "legacy rsa 2019", key=rsa_key())
+    g = make_gateway(broker.port, {"downstream": {
+        "sni_cert.%s" % HOST: cert, "sni_key.%s" % HOST: key,
+        "ciphers": "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384"}})
+    creds = pki.device("dev-old-1")
+    assert device_session(g.port, creds, HOST, tls) == "legacy rsa 2019"
+    assert device_session(g.port, creds, "localhost", tls) == "localhost"
+    if tls == ssl.TLSVersion.TLSv1_2:
+        ctx = device_context(creds, max_version=tls)
+        raw = socket.create_connection(("127.0.0.1", g.port), timeout=t(5))
+        with ctx.wrap_socket(raw, server_hostname=HOST) as ss:
+            assert ss.cipher()[0] == "ECDHE-RSA-AES256-GCM-SHA384", ss.cipher()
+        raw = socket.create_connection(("127.0.0.1", g.port), timeout=t(5))
+        with ctx.wrap_socket(raw, server_hostname="localhost") as ss:
+            assert ss.cipher()[0] == "ECDHE-ECDSA-AES256-GCM-SHA384", ss.cipher()
+
+
+def test_rsa_chain_without_a_suite_for_it_is_an_error(certbridge_bin, pki, tmp_path):
+    _, cert, key = sni_chain(pki, tmp_path, "legacy-rsa", "legacy rsa 2019", key=rsa_key())
+    g = cbtest.Gateway(pki, tmp_path / "gw", 1, overrides={"downstream": {
+        "sni_cert.%s" % HOST: cert, "sni_key.%s" % HOST: key,
+        "ciphers": "ECDHE-ECDSA-AES128-GCM-SHA256"}})
+    g.write_conf()
+    r = subprocess.run([certbridge_bin, "-t", "-c", str(g.conf_path)], capture_output=True,
+                       text=True, timeout=t(60))
+    assert r.returncode == 1, r
+    assert re.search(r"\[downstream\] sni_cert\.%s: its key is an RSA key, and "
+                     r"\[downstream\] ciphers enables no TLS 1\.2 suite" % re.escape(HOST),
+                     r.stderr), r.stderr
 
 
 def test_reload_swaps_the_sni_chain(broker, make_gateway, pki, tmp_path):
@@ -120,6 +162,9 @@ def test_check_proves_each_pair(certbridge_bin, pki, tmp_path):
         # not a host name
         ({"sni_cert.bad_host!": cert, "sni_key.bad_host!": key},
          r"\[downstream\] sni_cert\.bad_host!: \"bad_host!\" is not a host name"),
+        # an address: SNI carries host names only (RFC 6066)
+        ({"sni_cert.127.0.0.2": cert, "sni_key.127.0.0.2": key},
+         r"\[downstream\] sni_cert\.127\.0\.0\.2: \"127\.0\.0\.2\" is an IP address"),
         # a file that is not there
         ({"sni_cert.%s" % HOST: str(tmp_path / "nope.pem"), "sni_key.%s" % HOST: key},
          r"\[downstream\] sni_cert\.legacy\.example: file .*nope\.pem\" does not exist"),
