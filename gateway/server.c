@@ -31,6 +31,7 @@
 #include "session.h"
 #include "sightings.h"
 #include "tlsctx.h"
+#include "trust.h"
 #include "upstream.h"
 #include "version.h"
 #include "watch.h"
@@ -250,9 +251,14 @@ server_save_sightings(struct server *srv)
 static void
 server_on_state_timer(evutil_socket_t fd, short what, void *arg)
 {
+	struct server *srv = arg;
+
 	(void)fd;
 	(void)what;
-	server_save_sightings(arg);
+	server_save_sightings(srv);
+	/* Every SERVER_STATE_SAVE_S: what expired tickets held goes back
+	 * even when no new device comes to seal one (B4). */
+	trust_expire_tickets(srv->rt.gen->trust);
 }
 
 static void

@@ -166,6 +166,14 @@ tickets_sweep(struct tickets *tk, int64_t now)
 	}
 }
 
+void
+tickets_expire(struct tickets *tk, int64_t now)
+{
+	if (tk != NULL) {
+		tickets_sweep(tk, now);
+	}
+}
+
 bool
 tickets_seal(struct tickets *tk, void *value, int64_t now,
     uint8_t name[TICKETS_NAME_LEN], uint8_t iv[TICKETS_IV_LEN],

@@ -316,6 +316,14 @@ trust_ticket_release(void *value)
  * for a ticket issued on a resumption); opening finds it again, or
  * declines the ticket so that the device makes a full handshake.
  */
+void
+trust_expire_tickets(struct trust *t)
+{
+	if (t != NULL) {
+		tickets_expire(t->tickets, clock_mono_ms() / 1000);
+	}
+}
+
 static int
 trust_ticket_cb(WOLFSSL *ssl, unsigned char name[WOLFSSL_TICKET_NAME_SZ],
     unsigned char iv[WOLFSSL_TICKET_IV_SZ],

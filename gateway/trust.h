@@ -63,6 +63,9 @@ struct trust;
 struct trust *trust_new(const struct cfg *cfg, WOLFSSL_CTX *ctx,
     struct cfg_diag *diag);
 void trust_free(struct trust *t);
+/* Frees what the expired TLS 1.3 tickets of t named (tickets_expire); the
+ * server calls it now and then. */
+void trust_expire_tickets(struct trust *t);
 
 /* Attaches the verdict a handshake on ssl will fill. v must outlive the
  * handshake; it is cleared here (release it with trust_verdict_free). */

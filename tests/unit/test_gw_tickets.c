@@ -300,6 +300,36 @@ test_refusals_release_the_value(void **state)
 	assert_int_equal(tickets_count(NULL), 0);
 }
 
+/* With no new ticket sealed, tickets_expire is what frees the values of
+ * expired ones: a quiet gateway returns to its baseline. */
+static void
+test_expire_without_new_tickets(void **state)
+{
+	struct tickets *tk;
+	struct sealed a, b, c;
+
+	(void)state;
+	released = 0;
+	tk = tickets_new(8, 300, release);
+	assert_non_null(tk);
+	seal(tk, 1, 1000, &a);
+	seal(tk, 2, 1000, &b);
+	seal(tk, 3, 1200, &c);
+	tickets_expire(tk, 1299);
+	assert_int_equal(tickets_count(tk), 3);
+	assert_int_equal(released, 0);
+	tickets_expire(tk, 1300);
+	assert_int_equal(tickets_count(tk), 1);
+	assert_int_equal(released, 2);
+	assert_non_null(open_copy(tk, &c, 1300));
+	tickets_expire(tk, 1500);
+	assert_int_equal(tickets_count(tk), 0);
+	assert_int_equal(released, 3);
+	tickets_expire(NULL, 1500);
+	tickets_free(tk);
+	assert_int_equal(released, 3);
+}
+
 int
 main(void)
 {
@@ -308,6 +338,7 @@ main(void)
 		cmocka_unit_test(test_altered_tickets_do_not_open),
 		cmocka_unit_test(test_another_store_declines),
 		cmocka_unit_test(test_lifetime),
+		cmocka_unit_test(test_expire_without_new_tickets),
 		cmocka_unit_test(test_newest_entries_only),
 		cmocka_unit_test(test_expired_values_are_released),
 		cmocka_unit_test(test_future_and_zero_entries),
