@@ -68,6 +68,7 @@ struct conn {
 	size_t retry_len;      /* length of a wolfSSL_write to repeat */
 	unsigned char *ra;     /* read-ahead bytes wolfSSL has not taken */
 	size_t ra_off, ra_len;
+	unsigned char last_header[5]; /* the last record header wolfSSL read */
 	bool notify;
 	size_t notify_mark;
 	bool kick;             /* report buffered input even if nothing new came */
@@ -78,6 +79,18 @@ struct conn {
 };
 
 static void conn_on_event(evutil_socket_t fd, short what, void *arg);
+
+/* Whether the record header wolfSSL just read announces a plaintext alert
+ * (type 21, a 2-byte body). A TLS 1.3 device that rejects the gateway's
+ * chain sends its alert before it encrypts anything; wolfSSL, expecting
+ * encrypted records by then, stops at the header (PARSE_ERROR) and never
+ * reads the alert, so certbridge reads it (conn_fail). */
+static bool
+conn_plain_alert_next(const struct conn *c)
+{
+	return c->last_header[0] == 21 && c->last_header[1] == 3
+	    && c->last_header[3] == 0 && c->last_header[4] == 2;
+}
 
 /* wolfSSL's receive callback (its return codes are those of its own
  * socket callback, so errors and EOF mean what they always did). */
@@ -111,6 +124,9 @@ conn_tls_recv(WOLFSSL *ssl, char *buf, int sz, void *arg)
 	if (c->ra != NULL) {
 		n = c->ra_len - c->ra_off < want ? c->ra_len - c->ra_off : want;
 		memcpy(buf, c->ra + c->ra_off, n);
+		if (n == sizeof(c->last_header)) {
+			memcpy(c->last_header, buf, n);
+		}
 		c->ra_off += n;
 		if (c->ra_off == c->ra_len) {
 			free(c->ra);
@@ -313,6 +329,9 @@ conn_fail(struct conn *c, enum conn_fail kind, int tls_err, int sys_err)
 	if (c->ssl != NULL && wolfSSL_get_alert_history(c->ssl, &h)
 	    == WOLFSSL_SUCCESS && h.last_rx.code > 0) {
 		c->fail.alert = h.last_rx.code;
+	} else if (tls_err == PARSE_ERROR && conn_plain_alert_next(c)
+	    && c->ra != NULL && c->ra_len - c->ra_off >= 2) {
+		c->fail.alert = c->ra[c->ra_off + 1];
 	}
 	conn_update(c);
 	c->cb(c, CONN_EV_ERROR, c->arg);

@@ -1014,3 +1014,25 @@ def test_first_records_in_the_handshakes_last_write(gateway, pki):
         sock.close()
     wait_until("the session closed as device-closed",
                lambda: "reason=device-closed" in gateway.log_text())
+
+
+@pytest.mark.parametrize("tls", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+def test_device_that_rejects_the_gateway_chain(gateway, pki, tls):
+    """A device whose trust store does not hold the gateway's CA aborts with
+    an alert: peer-rejected with the alert's name over TLS 1.3 as over 1.2
+    (in 1.3 the alert comes in plaintext while wolfSSL already expects
+    encrypted records, and wolfSSL never reads it: certbridge does)."""
+    creds = dev_creds(pki)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ctx.maximum_version = tls
+    ctx.load_verify_locations(pki("ca-new.pem"))  # not the gateway's CA
+    ctx.load_cert_chain(creds.cert, creds.key)
+    mark = gateway.mark()
+    raw = socket.create_connection(("127.0.0.1", gateway.port), timeout=t(5))
+    local = raw.getsockname()[1]
+    with pytest.raises(ssl.SSLCertVerificationError):
+        ctx.wrap_socket(raw, server_hostname="localhost")
+    raw.close()
+    ev = gateway.wait_event("handshake-failed", since=mark, peer="127.0.0.1:%d" % local)
+    assert ev.get("reason") == "peer-rejected", ev["_line"]
+    assert "unknown_ca" in ev["detail"] and "give the device" in ev["detail"], ev["_line"]
