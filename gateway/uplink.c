@@ -31,6 +31,10 @@
 #include "watch.h"
 #include "x509.h"
 
+/* How long the sessions of one full handshake to the broker may be
+ * resumed, renewed or not, before the next full one (uplink_ready). */
+#define UPLINK_FULL_HANDSHAKE_EVERY_S 3600
+
 static uint8_t
 uplink_unavailable_code(const struct session *s)
 {
@@ -488,8 +492,16 @@ uplink_ready(struct session *s)
 	tlsctx_release_peer_cert(ssl);
 	if (!resumed) {
 		/* A full handshake: its verified chain dates the session it
-		 * makes (an offered one the broker declined is replaced). */
+		 * makes (an offered one the broker declined is replaced),
+		 * and so does the hour: resumptions renew the broker's
+		 * tickets for ever, and only a full handshake shows the chain
+		 * watch a broker certificate rotated without a restart. */
+		int64_t hour = clock_wall_s() + UPLINK_FULL_HANDSHAKE_EVERY_S;
+
 		s->up_until = s->up_seen.not_after_min;
+		if (s->up_until > hour) {
+			s->up_until = hour;
+		}
 	}
 	metrics_upstream_handshake(s->rt->metrics, resumed);
 	if (session_log_begin(s, &l, LOG_DEBUG, "upstream-connected")) {
