@@ -32,8 +32,8 @@ struct certinv_src {
 };
 
 /* Appends one formatted error line; false when out of memory. */
-static bool CB_PRINTF(2, 3)
-certinv_error(struct certinv *inv, const char *fmt, ...)
+bool
+certinv_add_error(struct certinv *inv, const char *fmt, ...)
 {
 	va_list ap;
 	char **grown;
@@ -59,7 +59,7 @@ static bool
 certinv_src_error(struct certinv *inv, const struct certinv_src *src,
     const char *why, const char *cfg_path)
 {
-	return certinv_error(inv, "%s:%u: [%s] %s: %s", cfg_path, src->line,
+	return certinv_add_error(inv, "%s:%u: [%s] %s: %s", cfg_path, src->line,
 	    src->section, src->key, why);
 }
 

@@ -15,6 +15,7 @@
 
 #include "certtime.h"
 #include "config.h"
+#include "util.h"
 #include "x509.h"
 
 enum certinv_role {
@@ -79,6 +80,16 @@ struct certinv {
  */
 bool certinv_build(const struct cfg *cfg, struct certinv *inv);
 void certinv_free(struct certinv *inv);
+
+/* Adds to inv->errors each private key file that does not belong to its
+ * certificate ([downstream] key, [upstream] key, each sni_key.HOST; keys
+ * in a token and the device_certs pairs are left to certbridge -t), in the
+ * FILE:LINE form. False only when out of memory. */
+bool certinv_check_keys(const struct cfg *cfg, struct certinv *inv);
+
+/* Appends one line to inv->errors; false when out of memory. */
+bool certinv_add_error(struct certinv *inv, const char *fmt, ...)
+    CB_PRINTF(2, 3);
 
 /*
  * The level of an item at time now with the given windows (seconds):

@@ -11,7 +11,8 @@
  * Exit codes follow the monitoring-plugin convention, highest wins:
  *   0 OK, 1 WARNING (a certificate or CRL ends within --warn),
  *   2 CRITICAL (ends within --crit, has ended, or is not valid yet),
- *   3 UNKNOWN (usage, configuration or file errors).
+ *   3 UNKNOWN (usage, configuration or file errors, a key file that is not
+ *   its certificate's: certinv_check_keys).
  * Certificates of a large root bundle (the system's) are listed but their
  * dates are not judged.
  */
@@ -507,7 +508,8 @@ run(const struct certs_opts *o)
 		rc = cfg != NULL ? certs_whatif_run(&r) : CERTS_UNKNOWN;
 		goto out;
 	}
-	if (cfg != NULL && !certinv_build(cfg, &inv)) {
+	if (cfg != NULL && (!certinv_build(cfg, &inv)
+	    || !certinv_check_keys(cfg, &inv))) {
 		fprintf(stderr, PROG ": out of memory\n");
 		rc = CERTS_UNKNOWN;
 		goto out;

@@ -340,6 +340,41 @@ def test_damaged_certificate_file_is_unknown(site):
     assert len(doc["errors"]) == 1 and doc["errors"][0].startswith(want)
 
 
+@pytest.mark.parametrize("section", ["downstream", "upstream", "sni"])
+def test_key_of_another_certificate_is_an_error(site, section):
+    """A key file that is not its certificate's: the gateway would refuse
+    the configuration at its next reload, so the inventory is no "ok"
+    either (exit 3), naming the key's line as certbridge -t does."""
+    site.leaf("other")
+    if section == "downstream":
+        site.sections["downstream"]["key"] = "other.key"
+        key_name, right = "key", "gateway.key"
+    elif section == "upstream":
+        site.leaf("up", usage="client")
+        site.sections["upstream"].update(cert="up.pem", key="other.key")
+        key_name, right = "key", "up.key"
+    else:
+        site.leaf("legacy")
+        site.sections["downstream"].update({"sni_cert.legacy.example": "legacy.pem",
+                                            "sni_key.legacy.example": "other.key"})
+        key_name, right = "sni_key.legacy.example", "legacy.key"
+        section = "downstream"
+    at = (key_name, "other.key")
+    r = site.run()
+    assert r.rc == UNKNOWN, r
+    want = "%s:%d: [%s] %s: " % (site.conf, site.line_of(*at), section, key_name)
+    lines = [l for l in r.err.splitlines() if l.startswith(want)]
+    assert len(lines) == 1 and "does not belong to the certificate" in lines[0], r
+    assert "1 error" in r.summary(), r
+    r, doc = site.json()
+    assert doc["status"] == "error" and doc["exit_code"] == UNKNOWN, doc
+    assert [e for e in doc["errors"] if e.startswith(want)], doc["errors"]
+    # The certificate's own key: no error.
+    site.sections[section][key_name] = right
+    r = site.run()
+    assert r.rc == OK, r
+
+
 def test_missing_file_is_unknown(site):
     site.sections["downstream"]["cert"] = "no-such-file.pem"
     r = site.run()
