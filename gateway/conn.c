@@ -714,6 +714,30 @@ conn_failure(const struct conn *c)
 	return &c->fail;
 }
 
+/* An alert's name: wolfSSL 5.5.4 names those of TLS 1.2; the TLS 1.3 ones
+ * (RFC 8446 6) it leaves NULL, as this does for a number no RFC names. */
+static const char *
+conn_alert_name(int alert)
+{
+	const char *name = wolfSSL_alert_desc_string_long(alert);
+
+	if (name != NULL) {
+		return name;
+	}
+	switch (alert) {
+	case 109:
+		return "missing_extension";
+	case 115:
+		return "unknown_psk_identity";
+	case 116:
+		return "certificate_required";
+	case 120:
+		return "no_application_protocol";
+	default:
+		return NULL;
+	}
+}
+
 void
 conn_describe(const struct conn *c, char *out, size_t cap)
 {
@@ -735,10 +759,16 @@ conn_describe(const struct conn *c, char *out, size_t cap)
 	case CONN_FAIL_TLS:
 		wolfSSL_ERR_error_string_n((unsigned long)f->tls_error, tls,
 		    sizeof(tls));
-		if (f->alert >= 0) {
+		if (f->alert >= 0 && conn_alert_name(f->alert) != NULL) {
 			snprintf(out, cap, "TLS error %d (%s); peer sent alert "
-			    "\"%s\"", f->tls_error, tls,
-			    wolfSSL_alert_desc_string_long(f->alert));
+			    "\"%s\"", f->tls_error, tls, conn_alert_name(f->alert));
+		} else if (f->alert >= 0) {
+			snprintf(out, cap, "TLS error %d (%s); peer sent alert "
+			    "%d", f->tls_error, tls, f->alert);
+		} else if ((f->tls_error == WOLFSSL_ERROR_SYSCALL
+		    || f->tls_error == SOCKET_ERROR_E) && f->sys_error == 0) {
+			snprintf(out, cap, "TLS error %d: the peer closed the "
+			    "connection without an alert", f->tls_error);
 		} else if (f->tls_error == WOLFSSL_ERROR_SYSCALL
 		    || f->tls_error == SOCKET_ERROR_E) {
 			snprintf(out, cap, "TLS error %d: connection reset (%s)",

@@ -84,6 +84,11 @@ struct session {
 	const char *up_key;
 	bool up_offered;
 	bool up_retried;
+	/* The broker connection's handshake was resumed; and it is counted
+	 * as accepted (at its end in TLS 1.2, at the CONNACK in TLS 1.3,
+	 * whose broker judges the client certificate after it). */
+	bool up_resumed;
+	bool up_counted;
 	int64_t up_until;
 	/* The connection of a refused resumption: freed from outside its
 	 * own callbacks (conn.h). */

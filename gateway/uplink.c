@@ -148,8 +148,61 @@ uplink_tls_reason(struct session *s, char *detail, size_t cap)
 		    : "none configured");
 		return REASON_PEER_REJECTED;
 	}
-	snprintf(detail, cap, "%s", what);
+	snprintf(detail, cap, "%s; check that [upstream] address is the "
+	    "broker's TLS port and that it accepts [upstream] tls_versions",
+	    what);
 	return REASON_PROTOCOL;
+}
+
+/* A TLS 1.3 broker judges the gateway's client certificate after the
+ * handshake is over on the gateway's side: its refusal is an alert (or a
+ * close) where the CONNACK should be. Said as the refusal it is, and
+ * counted as the failed handshake it was (its success was not counted
+ * yet: uplink_ready). */
+static void
+uplink_refused_after_handshake(struct session *s)
+{
+	const struct cfg *cfg = s->gen->cfg;
+	char detail[640], what[256];
+	enum reason why;
+
+	conn_describe(s->up, what, sizeof(what));
+	if (conn_failure(s->up)->alert >= 0) {
+		why = REASON_PEER_REJECTED;
+		snprintf(detail, sizeof(detail), "the broker refused the gateway "
+		    "after the TLS 1.3 handshake, before its CONNACK: %s; check "
+		    "that the broker trusts [upstream] cert (%s)", what,
+		    cfg->upstream.cert.path ? cfg->upstream.cert.path
+		    : "none configured: the broker may require one");
+	} else {
+		why = REASON_PROTOCOL;
+		snprintf(detail, sizeof(detail), "the broker closed the "
+		    "connection right after the TLS 1.3 handshake, before its "
+		    "CONNACK (%s): a TLS 1.3 broker that does not accept the "
+		    "gateway's client certificate does this; check that it "
+		    "trusts [upstream] cert (%s), and the broker's log", what,
+		    cfg->upstream.cert.path ? cfg->upstream.cert.path
+		    : "none configured");
+	}
+	metrics_handshake(s->rt->metrics, METRICS_UPSTREAM, false, why);
+	uplink_unavailable(s, "handshake-failed", why, detail);
+}
+
+/* Whether the failure before the CONNACK is how a TLS 1.3 broker refuses
+ * the client certificate of a full handshake: an alert, or a close
+ * without one. A resumed handshake is not judged again, and a record that
+ * does not decrypt is the broker failing (upstream-failed). */
+static bool
+uplink_tls13_refusal(struct session *s)
+{
+	const struct conn_failure *f = conn_failure(s->up);
+
+	if (s->state != SESSION_WAIT_CONNACK || s->up_counted
+	    || s->up_resumed || f->kind != CONN_FAIL_TLS) {
+		return false;
+	}
+	return f->alert >= 0 || f->tls_error == SOCKET_PEER_CLOSED_E
+	    || (f->tls_error == SOCKET_ERROR_E && f->sys_error == 0);
 }
 
 static void uplink_fd(void *arg, int fd, const char *why);
@@ -210,6 +263,10 @@ uplink_failed(struct session *s)
 		metrics_handshake(s->rt->metrics, METRICS_UPSTREAM, false,
 		    why);
 		uplink_unavailable(s, "handshake-failed", why, detail);
+		return;
+	}
+	if (uplink_tls13_refusal(s)) {
+		uplink_refused_after_handshake(s);
 		return;
 	}
 	conn_describe(s->up, detail, sizeof(detail));
@@ -339,6 +396,19 @@ uplink_resumable(WOLFSSL *ssl, WOLFSSL_SESSION *sess)
 	    && wolfSSL_SESSION_get_id(sess, &id_len) != NULL && id_len > 0;
 }
 
+/* The broker accepted the handshake: counted once. */
+static void
+uplink_count_handshake(struct session *s)
+{
+	if (s->up_counted) {
+		return;
+	}
+	s->up_counted = true;
+	metrics_upstream_handshake(s->rt->metrics, s->up_resumed);
+	metrics_handshake(s->rt->metrics, METRICS_UPSTREAM, true,
+	    REASON_NONE);
+}
+
 /* Files this connection's session under its identity, replacing the
  * identity's older one. */
 static void
@@ -381,6 +451,7 @@ uplink_keep_session(struct session *s)
 	/* TLS 1.2 sessions were kept at the end of the handshake. */
 	if (s->up != NULL && wolfSSL_version(conn_ssl(s->up))
 	    == TLS1_3_VERSION) {
+		uplink_count_handshake(s);
 		uplink_keep(s);
 	}
 }
@@ -503,7 +574,7 @@ uplink_ready(struct session *s)
 			s->up_until = hour;
 		}
 	}
-	metrics_upstream_handshake(s->rt->metrics, resumed);
+	s->up_resumed = resumed;
 	if (session_log_begin(s, &l, LOG_DEBUG, "upstream-connected")) {
 		log_str(&l, "tls", wolfSSL_get_version(ssl));
 		log_str(&l, "resumed", resumed ? "yes" : "no");
@@ -530,12 +601,13 @@ uplink_ready(struct session *s)
 	evbuffer_add_buffer(conn_output(s->up), s->connect_pkt);
 	evbuffer_free(s->connect_pkt);
 	s->connect_pkt = NULL;
-	metrics_handshake(s->rt->metrics, METRICS_UPSTREAM, true,
-	    REASON_NONE);
 	if (wolfSSL_version(ssl) != TLS1_3_VERSION) {
 		/* TLS 1.2: the session ID or ticket came within the
-		 * handshake. TLS 1.3 tickets come after it (at the CONNACK,
-		 * bridge.c). */
+		 * handshake, and the broker has judged the gateway by now.
+		 * TLS 1.3 tickets come after it, and a TLS 1.3 broker judges
+		 * the client certificate after it too: both at the CONNACK
+		 * (uplink_keep_session). */
+		uplink_count_handshake(s);
 		uplink_keep(s);
 	}
 	session_set_state(s, SESSION_WAIT_CONNACK);
@@ -564,5 +636,11 @@ uplink_timeout(struct session *s)
 	    s->state == SESSION_QUEUED ? "waiting for a connect slot"
 	    : s->state == SESSION_CONNECTING ? "TCP/TLS connect"
 	    : "waiting for CONNACK");
+	if (s->state == SESSION_CONNECTING && s->up != NULL) {
+		/* A broker connection that did not get through TCP and TLS
+		 * within connect_timeout failed its handshake (metrics.md). */
+		metrics_handshake(s->rt->metrics, METRICS_UPSTREAM, false,
+		    REASON_TIMEOUT);
+	}
 	uplink_unavailable(s, "upstream-failed", REASON_TIMEOUT, detail);
 }

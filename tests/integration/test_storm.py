@@ -197,6 +197,34 @@ class FakeBroker:
 # ---------------------------------------------------------------- 1. TCP refused
 
 
+@pytest.mark.parametrize("tls", ["1.3", "1.2"])
+def test_broker_that_does_not_trust_the_gateway(make_broker, make_gateway, pki, tls):
+    """A broker whose cafile does not hold the gateway's client CA: the
+    device gets "server unavailable", the log says the broker refused the
+    gateway and what to check, and the handshake counts as failed
+    (peer-rejected), also in TLS 1.3, where the broker judges the client
+    certificate after the handshake (docs/metrics.md)."""
+    b = make_broker(cafile=pki("ca-old.pem"))  # not the gateway's issuer
+    g = make_gateway(b.port, {"upstream": {"tls_versions": tls}}, admin=True)
+    dev = pki.device(DEVICE)
+    for version in VERSIONS:
+        mark = g.mark()
+        connect_unavailable(g.port, dev, version, bound=t(10))
+        ev = g.wait_event("handshake-failed", since=mark, side="upstream")
+        assert ev.get("reason") in ("peer-rejected", "protocol"), ev["_line"]
+        assert "[upstream] cert" in ev.get("detail", ""), ev["_line"]
+        assert "(null)" not in ev["_line"], ev["_line"]
+        ev = g.wait_event("session-closed", since=mark)
+        assert ev.get("reason") == "upstream-unavailable", ev["_line"]
+    _, m = cbtest.scrape(g.admin_port)
+    ok = m.get(cbtest.metric_key("certbridge_handshakes_total", side="upstream",
+                                 result="ok", reason=""), 0)
+    failed = sum(v for k, v in m.items() if k[0] == "certbridge_handshakes_total"
+                 and dict(k[1]).get("side") == "upstream"
+                 and dict(k[1]).get("result") == "fail")
+    assert ok == 0 and failed == len(VERSIONS), (ok, failed)
+
+
 def test_broker_refuses_tcp(make_broker, make_gateway, pki):
     b = make_broker()
     port = b.port
