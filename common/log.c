@@ -3,16 +3,21 @@
  *
  * Text lines quote a value only when it needs it (spaces, quotes, '=',
  * control bytes), so plain values stay greppable: reason=expired. Bytes
- * outside printable ASCII are written as \xNN in text and \u00NN in JSON;
- * nothing from the network reaches the terminal or a log shipper raw.
+ * outside printable ASCII are written as \xNN in text; in JSON a control
+ * byte as \u00NN, a UTF-8 character as its \uXXXX escape (so a parser
+ * reads "Münich" as the text it is) and a byte that is not UTF-8 as the
+ * text \xNN. Lines stay ASCII: nothing from the network reaches the
+ * terminal or a log shipper raw.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "jsonw.h"
 #include "log.h"
 
 static enum log_level active_level = LOG_INFO;
@@ -98,6 +103,46 @@ log_needs_quotes(const unsigned char *v, size_t n)
 	return false;
 }
 
+/* In JSON, the bytes from v on that start with one of 0x80 and above, as
+ * a JSON parser should read them while the line stays ASCII: a UTF-8
+ * sequence as the \uXXXX escape of its character (a surrogate pair past
+ * U+FFFF), a byte that starts none as the text \xNN (there is no
+ * character to name). Returns the bytes taken. */
+static size_t
+log_put_json_utf8(struct log_line *l, const unsigned char *v, size_t left)
+{
+	static const unsigned char lead_bits[5] = {0, 0, 0x1f, 0x0f, 0x07};
+	unsigned char seq[5] = {0};
+	uint32_t cp;
+	size_t u;
+	char esc[16];
+
+	/* Copied with a NUL after: jsonw_utf8_len reads at most 4 bytes
+	 * and stops at a NUL, and v need not be NUL-terminated. */
+	memcpy(seq, v, left < 4 ? left : 4);
+	u = jsonw_utf8_len(seq);
+	if (u < 2) {
+		snprintf(esc, sizeof(esc), "\\\\x%02x", v[0]);
+		log_put(l, esc, 5);
+		return 1;
+	}
+	cp = seq[0] & lead_bits[u];
+	for (size_t k = 1; k < u; k++) {
+		cp = (cp << 6) | (seq[k] & 0x3fu);
+	}
+	if (cp < 0x10000) {
+		snprintf(esc, sizeof(esc), "\\u%04x", (unsigned)cp);
+		log_put(l, esc, 6);
+	} else {
+		cp -= 0x10000;
+		snprintf(esc, sizeof(esc), "\\u%04x\\u%04x",
+		    (unsigned)(0xd800 + (cp >> 10)),
+		    (unsigned)(0xdc00 + (cp & 0x3ff)));
+		log_put(l, esc, 12);
+	}
+	return u;
+}
+
 /* Escapes one value for the active format. A multi-byte escape is written
  * whole or not at all, never cut in the middle. */
 static void
@@ -114,6 +159,8 @@ log_put_escaped(struct log_line *l, const unsigned char *v, size_t n)
 			log_put(l, esc, 2);
 		} else if (c >= 0x20 && c < 0x7f) {
 			log_putc(l, (char)c);
+		} else if (active_format == LOG_JSON && c >= 0x80) {
+			i += log_put_json_utf8(l, v + i, n - i) - 1;
 		} else if (active_format == LOG_JSON) {
 			snprintf(esc, sizeof(esc), "\\u%04x", c);
 			log_put(l, esc, 6);

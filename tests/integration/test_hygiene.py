@@ -184,27 +184,52 @@ def hostile_client_id(n):
     return cid
 
 
+def json_char_at(b, i):
+    """The UTF-8 character that starts at b[i] (strict: no overlong form,
+    no surrogate), as (its text, its length), or None."""
+    for n in (2, 3, 4):
+        try:
+            ch = b[i:i + n].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        if len(ch) == 1:
+            return ch, n
+    return None
+
+
 def escape_value(b, fmt):
     """A value escaped as log.c does (bytes), and the list of cut points
-    that end on an escape boundary."""
+    that end on an escape boundary. JSON: a UTF-8 character as its \\u
+    escape (a surrogate pair past U+FFFF), a byte that is not UTF-8 as the
+    text \\xNN, so a parser reads the name the device sent."""
     out, cuts = bytearray(), [0]
-    for c in b:
+    i = 0
+    while i < len(b):
+        c = b[i]
+        got = json_char_at(b, i) if fmt == "json" and c >= 0x80 else None
         if c in (0x22, 0x5C):
             out += b"\\" + bytes([c])
         elif 0x20 <= c < 0x7F:
             out.append(c)
+        elif got is not None:
+            units = got[0].encode("utf-16-be")
+            for k in range(0, len(units), 2):
+                out += b"\\u%04x" % int.from_bytes(units[k:k + 2], "big")
+            i += got[1] - 1
+        elif fmt == "json" and c >= 0x80:
+            out += b"\\\\x%02x" % c
         elif fmt == "json":
             out += b"\\u%04x" % c
         else:
             out += b"\\x%02x" % c
         cuts.append(len(out))
+        i += 1
     return bytes(out), cuts
 
 
 TRUNCATED = {"text": b" truncated=1", "json": b',"truncated":1}'}
 ESCAPES = {"text": (b"\\x0a", b"\\x09", b"\\x7f", b"\\xc3\\xa9", b"\\xe2\\x82\\xac"),
-           "json": (b"\\u000a", b"\\u0009", b"\\u007f", b"\\u00c3\\u00a9",
-                    b"\\u00e2\\u0082\\u00ac")}
+           "json": (b"\\u000a", b"\\u0009", b"\\u007f", b"\\u00e9", b"\\u20ac")}
 
 
 def send_hostile_connect(g, pki, cid):
@@ -535,3 +560,14 @@ def test_healthz_503_while_draining(broker, make_gateway, pki):
         raise AssertionError("certbridge did not exit after its last session\n"
                              + g.report()) from None
     assert rc == 0, g.report()
+
+
+def test_json_log_reads_back_utf8_names(broker, make_gateway, pki):
+    """A client id in UTF-8 reads back from a JSON line as the same text a
+    device sent (and /status shows), while the line stays ASCII."""
+    g = make_gateway(broker.port, {"gateway": {"log_format": "json"}})
+    cid = "\u00fcn\u00ef-\u20ac-\U0001F512-%s" % uid()
+    peer = send_hostile_connect(g, pki, cid.encode("utf-8"))
+    line = connect_line(g, peer)
+    assert all(0x20 <= b < 0x7F for b in line), line
+    assert json.loads(line)["clientid"] == cid, line

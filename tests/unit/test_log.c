@@ -65,9 +65,38 @@ test_json_escapes(void **state)
 
 	(void)state;
 	s = capture(LOG_JSON, one_escaped);
+	/* 0xff is no UTF-8: the text \xff, not a guessed character. */
 	assert_non_null(strstr(s, ",\"event\":\"test\",\"id\":\"a\\\"b\\\\c"
-	    "\\u000a\\u0001\\u00ff\",\"plain\":\"word\"}\n"));
+	    "\\u000a\\u0001\\\\xff\",\"plain\":\"word\"}\n"));
 	assert_int_equal(s[0], '{');
+}
+
+static void
+one_utf8(void)
+{
+	struct log_line l;
+
+	log_begin(&l, LOG_INFO, "test");
+	/* M\u00fcnich, a C1 control, the euro sign, U+1F512, a cut
+	 * sequence. */
+	log_bytes(&l, "device", "M\xc3\xbcnich\xc2\x85\xe2\x82\xac"
+	    "\xf0\x9f\x94\x92\xe2\x82", 18);
+	log_end(&l);
+}
+
+/* A UTF-8 name reads back as itself from a JSON line, which stays ASCII. */
+static void
+test_json_utf8_as_characters(void **state)
+{
+	char *s;
+
+	(void)state;
+	s = capture(LOG_JSON, one_utf8);
+	assert_non_null(strstr(s, "\"device\":\"M\\u00fcnich\\u0085\\u20ac"
+	    "\\ud83d\\udd12\\\\xe2\\\\x82\"}"));
+	for (const char *p = s; *p != '\0'; p++) {
+		assert_true(*p == '\n' || (*p >= 0x20 && *p < 0x7f));
+	}
 }
 
 static void
@@ -178,6 +207,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_text_escapes_and_quotes),
 		cmocka_unit_test(test_json_escapes),
+		cmocka_unit_test(test_json_utf8_as_characters),
 		cmocka_unit_test(test_cut_text_line_closes_its_quote),
 		cmocka_unit_test(test_cut_json_line_stays_an_object),
 		cmocka_unit_test(test_cut_between_fields),
