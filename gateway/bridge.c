@@ -65,9 +65,14 @@ bridge_backpressure(struct conn *source, struct conn *sink)
  * first [MQTT-3.14.2-1, reason 0x95]. The broker connection is closed
  * without DISCONNECT, as for any abnormal end. */
 static void
-bridge_too_big(struct session *s, const char *why)
+bridge_too_big(struct session *s, const char *what, bool from_device)
 {
 	uint8_t pkt[4];
+	char why[400];
+
+	snprintf(why, sizeof(why), "%s, sent by the %s: the limit is [mqtt] "
+	    "max_packet_size; raise it if such packets are expected", what,
+	    from_device ? "device" : "broker");
 
 	/* Only after the device has its CONNACK: a server DISCONNECT before
 	 * it is not allowed [MQTT-3.14.0-1], and only between packets. */
@@ -121,7 +126,7 @@ bridge_pump(struct session *s, enum bridge_dir dir)
 	case RELAY_CONNACK:
 		break;
 	case RELAY_TOO_BIG:
-		bridge_too_big(s, d->why);
+		bridge_too_big(s, d->why, dir == TO_BROKER);
 		return;
 	case RELAY_MALFORMED:
 	case RELAY_SECOND_CONNECT:

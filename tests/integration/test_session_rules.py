@@ -613,6 +613,9 @@ def test_packet_too_large(broker, make_gateway, pki, version):
         ev = closed_event(g, mark, peer)
         assert ev.get("reason") == "packet-too-large", ev["_line"]
         assert "65536" in ev.get("detail", ""), ev["_line"]
+        # What to change, and whose packet it was.
+        assert "[mqtt] max_packet_size" in ev["detail"] and "device" in ev["detail"], \
+            ev["_line"]
         w.check(os.urandom(32 * 1024))
         # Only that session closed.
         closed = g.events("session-closed", since=mark)
