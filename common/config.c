@@ -428,6 +428,22 @@ look_at_line(struct cfg_loader *ld, char *start, bool indented)
 	return true;
 }
 
+/* "key = value # note": '#' after blank space starts a comment after a
+ * value, as ';' does in inih (Debian's libinih knows only ';' there). A
+ * '#' with no blank before it ("pass#word") stays part of the value. */
+static void
+cut_hash_comment(char *line)
+{
+	char *p = strchr(line, '=');
+
+	for (; p != NULL && *p != '\0'; p++) {
+		if (*p == '#' && (p[-1] == ' ' || p[-1] == '\t')) {
+			*p = '\0';
+			return;
+		}
+	}
+}
+
 /*
  * inih's reader: one line of the text per call, so that inih's line
  * numbers are ours. Here, not in the handler, are the checks that need the
@@ -474,6 +490,9 @@ next_line(char *buf, int size, void *user)
 	if (look_at_line(ld, trim(start), is_space(copy[0]))) {
 		memcpy(buf, p, n);
 		buf[n] = '\0';
+		if (ld->key_line && ld->sep == '=') {
+			cut_hash_comment(buf);
+		}
 	}
 	return buf;
 }

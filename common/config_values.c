@@ -43,18 +43,14 @@ static const char *const type_noun[] = {
 
 /* ------------------------------------------------------------ reporting */
 
-/* Reports "bad <noun> "value": why", with a hint when the value carries a
- * '#' comment that inih kept (only ';' starts an inline comment). */
+/* Reports "bad <noun> "value": why". */
 static void
 bad(struct cfg_loader *ld, const struct cfg_key_def *def, const char *sec,
     const char *value, unsigned line, const char *why)
 {
-	bool hash = strstr(value, " #") != NULL || strstr(value, "\t#") != NULL;
-
 	cfg_key_report(ld, true, line, sec, def->name, "bad %s \"%.80s%s\": "
-	    "%s%s", type_noun[def->type], value, strlen(value) > 80 ? "..." :
-	    "", why, hash ? " (only \";\" starts a comment after a value)" :
-	    "");
+	    "%s", type_noun[def->type], value, strlen(value) > 80 ? "..." : "",
+	    why);
 }
 
 static void
