@@ -103,6 +103,26 @@ intake_handshake_failed(struct session *s)
 	session_end(s, why, detail);
 }
 
+/* A device whose session lasts is still on its CA: its sighting is made
+ * new now and then (session_refresh_sightings), or a fleet that never
+ * reconnects would look gone from its CA after 7 days, and retiring that
+ * CA would cut it off (docs/rotation.md). */
+void
+intake_refresh_sighting(struct session *s, int64_t now)
+{
+	const struct trust_verdict *v = &s->verdict;
+	char device[4 * JUDGE_IDENTITY_MAX + 1];
+
+	if (!s->has_cert || v->j.ca_index < 0) {
+		return;
+	}
+	judge_identity_display(&v->id, device, sizeof(device));
+	if (device[0] != '\0') {
+		sightings_note(s->rt->sightings,
+		    s->gen->cfg->cas[v->j.ca_index].name, device, "", now);
+	}
+}
+
 /* Every admission by a CA counts towards that CA's migration figures. */
 static void
 intake_note_sighting(struct session *s)

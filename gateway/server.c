@@ -255,6 +255,7 @@ server_on_state_timer(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	session_refresh_sightings(&srv->rt, clock_wall_s());
 	server_save_sightings(srv);
 	/* Every SERVER_STATE_SAVE_S: what expired tickets held goes back
 	 * even when no new device comes to seal one (B4). */
@@ -454,6 +455,9 @@ server_stop(struct server *srv, const char *signame)
 		return;
 	}
 	srv->stopping = true;
+	/* The devices connected until now were seen until now: the state
+	 * file written at the end says so. */
+	session_refresh_sightings(&srv->rt, clock_wall_s());
 	notify_send(srv->notify, "STOPPING=1\nSTATUS=stopping: no longer "
 	    "accepting, sessions end within shutdown_grace");
 	server_unbind(srv);

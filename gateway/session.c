@@ -256,6 +256,17 @@ session_close_all(struct runtime *rt, enum reason why, const char *detail)
 	}
 }
 
+void
+session_refresh_sightings(struct runtime *rt, int64_t now)
+{
+	for (struct session *s = registry_first(rt->sessions); s != NULL;
+	    s = registry_next(&s->reg)) {
+		if (s->state == SESSION_RELAY) {
+			intake_refresh_sighting(s, now);
+		}
+	}
+}
+
 struct session *
 session_next(const struct session *s)
 {

@@ -69,6 +69,11 @@ bool session_rejudge(struct session *s, int64_t now);
 /* The session after s in the registry, for a walk that may close s. */
 struct session *session_next(const struct session *s);
 
+/* Marks every device with an established session as seen at now by its
+ * CA (docs/metrics.md, certbridge_devices_seen): the server does so every
+ * minute, before the state file is written. */
+void session_refresh_sightings(struct runtime *rt, int64_t now);
+
 enum session_state session_state(const struct session *s);
 const char *session_state_name(enum session_state st);
 const char *session_stage_name(enum session_state st);

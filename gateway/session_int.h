@@ -131,6 +131,7 @@ bool session_upstream_pending(const struct session *s);
 
 /* intake.c: the device side up to its CONNECT. */
 void intake_admitted(struct session *s);
+void intake_refresh_sighting(struct session *s, int64_t now);
 void intake_handshake_failed(struct session *s);
 void intake_read_connect(struct session *s);
 /* The CONNECT is whole (or the session ends): its handshake slot goes

@@ -1075,6 +1075,21 @@ def test_state_file_survives_restart(broker, make_gateway, pki, tmp_path):
     assert rows2[("new", "dev-new-1")] == rows[("new", "dev-new-1")]
 
 
+def test_a_lasting_session_keeps_its_device_seen(broker, make_gateway, pki, tmp_path):
+    """A device whose session stays up is still on its CA: its sighting is
+    made new while the session lasts (every minute, and at the stop), so a
+    fleet that never reconnects does not fall out of the 7-day figure, and
+    retiring its CA is not planned on a figure of 0 (docs/rotation.md)."""
+    state = tmp_path / "devices.state"
+    g = make_gateway(broker.port, {"gateway": {"state_file": str(state)}})
+    with PahoClient(g.port, pki.device("dev-old-1"), "311", client_id="lasting-%s" % uid()) as c:
+        assert c.connect() == 0, c.error
+        time.sleep(t(3))
+        assert g.stop() == 0, g.report()
+    (first, last), = [v for k, v in _read_state(state).items() if k == ("old", "dev-old-1")]
+    assert last - first >= 2, (first, last)
+
+
 def test_state_file_relative_to_config_folder(broker, pki, certbridge_bin, tmp_path):
     """A relative state_file lives next to the configuration file, not in
     the daemon's working folder."""
