@@ -2,6 +2,7 @@
  * session_judge.c - judging a session's device again under the rules now
  * in force ([gateway] rejudge; see rejudge.h for when).
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "certfacts.h"
@@ -69,6 +70,34 @@ session_judged_current(struct session *s)
 	return false;
 }
 
+/* A session refused as unknown-ca because the reload removed the section
+ * that admitted it: said so, as "add the CA" would undo the removal the
+ * operator just made (docs/rotation.md, step 7). */
+static void
+session_removed_ca_detail(const struct session *s, const struct gen *cur,
+    struct judge_verdict *j)
+{
+	const struct cfg *was = s->gen->cfg;
+	const char *name;
+	char device[4 * JUDGE_IDENTITY_MAX + 1];
+
+	if (j->reason != REASON_UNKNOWN_CA || s->verdict.j.ca_index < 0
+	    || (size_t)s->verdict.j.ca_index >= was->ca_count) {
+		return;
+	}
+	name = was->cas[s->verdict.j.ca_index].name;
+	for (size_t i = 0; i < cur->cfg->ca_count; i++) {
+		if (strcmp(cur->cfg->cas[i].name, name) == 0) {
+			return;
+		}
+	}
+	judge_identity_display(&s->verdict.id, device, sizeof(device));
+	snprintf(j->detail, sizeof(j->detail), "the device%s%s was admitted "
+	    "by [ca.%s], which the configuration no longer has (removed at "
+	    "this reload); it needs a certificate of a CA still configured",
+	    device[0] != '\0' ? " " : "", device, name);
+}
+
 bool
 session_rejudge(struct session *s, int64_t now)
 {
@@ -88,6 +117,7 @@ session_rejudge(struct session *s, int64_t now)
 	if (j.admitted) {
 		return false;
 	}
+	session_removed_ca_detail(s, cur, &j);
 	/* The broker sees the connection drop without DISCONNECT, so it
 	 * publishes the device's will as for any lost device. */
 	metrics_revoked(s->rt->metrics, j.reason);

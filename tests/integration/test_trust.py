@@ -455,7 +455,11 @@ def test_reload_closes_untrusted_sessions(broker, make_gateway, pki, tmp_path, c
             reason = "revoked"
         g.write_conf()
         mark = reload_ok(g)
-        wait_revoked(g, mark, peer, reason)
+        ev = wait_revoked(g, mark, peer, reason)
+        if change == "remove":
+            # Not "add the CA": the operator has just removed it.
+            assert "[ca.old], which the configuration no longer has" in ev["detail"], \
+                ev["_line"]
         assert wait_closed(old) == b""
         old.close()
         m = watcher.wait_message()
