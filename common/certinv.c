@@ -345,6 +345,17 @@ certinv_level_of(const struct certinv_item *item, int64_t now,
 		return now < item->not_before ? CERTINV_NOT_YET_VALID
 		    : CERTINV_OK;
 	}
+	if (item->role == CERTINV_CRL) {
+		/* A CRL lives days or weeks, not years: it is due when a
+		 * quarter of its life is left (at least a day), as -t and
+		 * the reload say (certtime_crl_warn_window), not 30 days
+		 * ahead, which a monthly CRL is from the day it is issued. */
+		int64_t window = certtime_crl_warn_window(item->not_before,
+		    item->not_after);
+
+		warn_s = warn_s < window ? warn_s : window;
+		crit_s = crit_s < window / 2 ? crit_s : window / 2;
+	}
 	return (enum certinv_level)certtime_level(item->not_before,
 	    item->not_after, now, warn_s, crit_s);
 }

@@ -286,8 +286,15 @@ def test_not_yet_valid_is_critical(site):
 
 def test_crl_next_update(site, tmp_path):
     crl = tmp_path / "dev.crl"
-    mkpki.write_crl(str(crl), mkpki.make_crl(site.ca, next_update=mkpki.rel("+20d")))
+    # A monthly CRL just issued: not due yet (a quarter of its life is
+    # the window, as certbridge -t says), so the check stays OK.
+    mkpki.write_crl(str(crl), mkpki.make_crl(site.ca, next_update=mkpki.rel("+30d")))
     site.sections["ca.dev"]["crl"] = "dev.crl"
+    r = site.run()
+    assert r.rc == OK, r
+    # 10 days left of 70: due.
+    mkpki.write_crl(str(crl), mkpki.make_crl(site.ca, last_update=mkpki.rel("-60d"),
+                                             next_update=mkpki.rel("+10d")))
     r = site.run()
     assert r.rc == WARNING, r
     assert "ca.dev CRL must be replaced within" in r.summary(), r

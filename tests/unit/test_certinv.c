@@ -179,7 +179,9 @@ test_level_crl(void **state)
 	/* A thisUpdate in the future. */
 	assert_int_equal(certinv_level_of(&crl, NOW - 2 * DAY, WARN, CRIT),
 	    CERTINV_NOT_YET_VALID);
-	/* With a nextUpdate: judged like a notAfter. */
+	/* With a nextUpdate: judged like a notAfter, for a CRL that lives
+	 * long enough (here 120 days, a quarter of it over the windows). */
+	crl.not_before = NOW - 100 * DAY;
 	crl.not_after = NOW + 20 * DAY;
 	assert_int_equal(certinv_level_of(&crl, NOW, WARN, CRIT),
 	    CERTINV_WARN);
@@ -189,6 +191,20 @@ test_level_crl(void **state)
 	crl.not_after = NOW - 1;
 	assert_int_equal(certinv_level_of(&crl, NOW, WARN, CRIT),
 	    CERTINV_EXPIRED);
+	/* A monthly CRL is due in its last quarter (7.5 days, as -t
+	 * warns), critical in the last half of that: not from the day it
+	 * is issued. */
+	crl.not_before = NOW - DAY;
+	crl.not_after = NOW + 29 * DAY;
+	assert_int_equal(certinv_level_of(&crl, NOW, WARN, CRIT),
+	    CERTINV_OK);
+	assert_int_equal(certinv_level_of(&crl, NOW + 21 * DAY, WARN, CRIT),
+	    CERTINV_OK);
+	assert_int_equal(certinv_level_of(&crl, NOW + 23 * DAY, WARN, CRIT),
+	    CERTINV_WARN);
+	assert_int_equal(certinv_level_of(&crl, NOW + 26 * DAY, WARN, CRIT),
+	    CERTINV_CRIT);
+	crl.not_before = NOW - DAY;
 	/* not_after 0 means "none" for a CRL only: a certificate with it
 	 * ended in 1970. */
 	crl.role = CERTINV_DEVICE_CA;
