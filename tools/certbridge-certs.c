@@ -9,8 +9,10 @@
  *       would, 3 the question cannot be answered)
  *
  * Exit codes follow the monitoring-plugin convention, highest wins:
- *   0 OK, 1 WARNING (a certificate or CRL ends within --warn),
- *   2 CRITICAL (ends within --crit, has ended, or is not valid yet),
+ *   0 OK, 1 WARNING (a certificate or CRL ends, or a CA's retire_after
+ *   comes, within --warn; a retire_after passed),
+ *   2 CRITICAL (ends or retires within --crit, has ended, or is not valid
+ *   yet),
  *   3 UNKNOWN (usage, configuration or file errors, a key file that is not
  *   its certificate's: certinv_check_keys).
  * Certificates of a large root bundle (the system's) are listed but their
@@ -302,8 +304,49 @@ describe(const struct certs_run *r, const struct certinv_item *it,
 	}
 }
 
-/* Names the first LISTED_MAX items whose level makes them one of this
- * group (critical or warning) in the summary. */
+/* A [ca.NAME] retire_after stops devices as surely as an expiry: within
+ * --warn a warning, within --crit critical. Once past it is a warning
+ * (the retirement happened, on purpose or not: the section is due for
+ * removal), not a page for ever. */
+static enum certinv_level
+retire_level(const struct certs_run *r, const struct cfg_ca *ca)
+{
+	int64_t left;
+
+	if (!ca->has_retire_after) {
+		return CERTINV_OK;
+	}
+	left = ca->retire_after - r->now;
+	if (left <= 0) {
+		return CERTINV_WARN;
+	}
+	if (left < r->o->crit_ms / 1000) {
+		return CERTINV_CRIT;
+	}
+	return left < r->o->warn_ms / 1000 ? CERTINV_WARN : CERTINV_OK;
+}
+
+/* "ca.old retires in 2 days (retire_after 2027-06-30...)" */
+static void
+describe_retire(const struct certs_run *r, const struct cfg_ca *ca,
+    char *out, size_t cap)
+{
+	char s[48], d[40];
+
+	parse_format_date(ca->retire_after, d, sizeof(d));
+	if (ca->retire_after <= r->now) {
+		certs_span(r->now - ca->retire_after, s, sizeof(s));
+		snprintf(out, cap, "ca.%s retired %s ago (retire_after %s)",
+		    ca->name, s, d);
+	} else {
+		certs_span(ca->retire_after - r->now, s, sizeof(s));
+		snprintf(out, cap, "ca.%s retires in %s (retire_after %s)",
+		    ca->name, s, d);
+	}
+}
+
+/* Names the first LISTED_MAX items (then retirements) whose level makes
+ * them one of this group (critical or warning) in the summary. */
 static void
 summarise_group(struct certs_run *r, bool critical, size_t count)
 {
@@ -333,6 +376,23 @@ summarise_group(struct certs_run *r, bool critical, size_t count)
 		    ? " (" : ", ", one);
 		named++;
 	}
+	for (size_t i = 0; r->cfg != NULL && i < r->cfg->ca_count
+	    && named < count; i++) {
+		enum certinv_level lv = retire_level(r, &r->cfg->cas[i]);
+
+		if (lv == CERTINV_OK || (lv == CERTINV_WARN) == critical) {
+			continue;
+		}
+		if (named == LISTED_MAX) {
+			append(r->summary, sizeof(r->summary), ", and %zu more",
+			    count - named);
+			break;
+		}
+		describe_retire(r, &r->cfg->cas[i], one, sizeof(one));
+		append(r->summary, sizeof(r->summary), "%s%s", named == 0
+		    ? " (" : ", ", one);
+		named++;
+	}
 	if (named > 0) {
 		append(r->summary, sizeof(r->summary), ")");
 	}
@@ -353,6 +413,19 @@ judge(struct certs_run *r)
 		}
 		*(certs_is_crl(it) ? &r->crls : &r->certs) += 1;
 		switch (certs_level(r, it)) {
+		case CERTINV_OK:
+			break;
+		case CERTINV_WARN:
+			r->warnings++;
+			worst = worst > CERTS_WARNING ? worst : CERTS_WARNING;
+			break;
+		default:
+			r->criticals++;
+			worst = CERTS_CRITICAL;
+		}
+	}
+	for (size_t i = 0; r->cfg != NULL && i < r->cfg->ca_count; i++) {
+		switch (retire_level(r, &r->cfg->cas[i])) {
 		case CERTINV_OK:
 			break;
 		case CERTINV_WARN:

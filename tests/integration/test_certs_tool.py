@@ -313,6 +313,23 @@ def test_crl_next_update(site, tmp_path):
     assert "ca.dev CRL is stale since" in r.summary(), r
 
 
+@pytest.mark.parametrize("when,rc,words", [
+    ("+400d", "OK", None),
+    ("+20d", "WARNING", r"1 warning \(ca\.dev retires in \d+ days \(retire_after "),
+    ("+2d", "CRITICAL", r"1 critical \(ca\.dev retires in (\d+ days|\d+ hours) "),
+    ("-2d", "WARNING", r"1 warning \(ca\.dev retired 2 days ago "),
+])
+def test_retire_after_counts_like_an_expiry(site, when, rc, words):
+    """A CA's retire_after stops its devices as an expiry does, so a check
+    that runs certbridge-certs hears of it in time: a warning within --warn,
+    critical within --crit; once past, a warning (remove the section)."""
+    site.sections["ca.dev"]["retire_after"] = mkpki.rel(when).strftime("%Y-%m-%dT%H:%M:%SZ")
+    r = site.run()
+    assert r.rc == globals()[rc], r
+    if words:
+        assert re.search(words, r.summary()), r.summary()
+
+
 def test_highest_level_wins(site):
     """warning + critical = 2; anything + a file error = 3."""
     site.downstream(site.leaf("gw-20d", not_after="+20d"))
