@@ -23,8 +23,10 @@ struct certs_opts {
 	int64_t crit_ms;
 	bool json;
 	bool wide;          /* every column and every detail, however wide */
-	/* --what-if "retire NAME": the CAs to imagine retired. */
+	/* --what-if "retire NAME" (or "remove NAME", what_if_removed): the
+	 * CAs to imagine retired (or their sections removed). */
 	const char *what_if[CERTS_WHATIF_MAX];
+	bool what_if_removed[CERTS_WHATIF_MAX];
 	size_t what_if_count;
 	/* --what-if "crl:NAME=FILE": CRLs to imagine applied. */
 	struct {

@@ -156,6 +156,8 @@ certs_whatif_add(struct certs_opts *o, const char *given, char *why,
 	}
 	if (whatif_verb(spec, "retire") || whatif_verb(spec, "remove")) {
 		name = spec + 7;
+		o->what_if_removed[o->what_if_count % CERTS_WHATIF_MAX] =
+		    whatif_verb(spec, "remove");
 	}
 	while (name != NULL && isspace((unsigned char)*name)) {
 		name++;
@@ -178,11 +180,17 @@ certs_whatif_add(struct certs_opts *o, const char *given, char *why,
 	return true;
 }
 
+/* Whether ca is one the questions retire or remove; *removed says which
+ * (a removed section refuses its devices as unknown-ca, a retired one as
+ * retired-ca). */
 static bool
-whatif_retired(const struct certs_opts *o, const char *ca)
+whatif_retired(const struct certs_opts *o, const char *ca, bool *removed)
 {
 	for (size_t i = 0; i < o->what_if_count; i++) {
 		if (strcmp(o->what_if[i], ca) == 0) {
+			if (removed != NULL) {
+				*removed = o->what_if_removed[i];
+			}
 			return true;
 		}
 	}
@@ -262,7 +270,7 @@ whatif_fold(struct whatif_set *set)
 		d->ca = r->ca;       /* sorted by time: the last one wins */
 		d->serial = r->serial;
 		d->last = r->last;
-		if (whatif_retired(set->o, r->ca)) {
+		if (whatif_retired(set->o, r->ca, NULL)) {
 			d->retired_ca = r->ca;
 			d->retired_last = r->last;
 		}
@@ -386,8 +394,10 @@ whatif_judge(struct whatif_set *set)
 	for (size_t i = 0; i < set->count; i++) {
 		struct whatif_dev *d = &set->devs[i];
 
-		if (whatif_retired(set->o, d->ca)) {
-			d->reason = "retired-ca";
+		bool removed = false;
+
+		if (whatif_retired(set->o, d->ca, &removed)) {
+			d->reason = removed ? "unknown-ca" : "retired-ca";
 			continue;
 		}
 		for (size_t k = 0; k < set->ncrls; k++) {
@@ -450,7 +460,8 @@ whatif_text(const struct certs_run *r, const struct whatif_set *set,
 
 	printf("what if ");
 	for (size_t i = 0; i < o->what_if_count; i++, asked++) {
-		printf("%sca.%s were retired", asked ? " and " : "",
+		printf(o->what_if_removed[i] ? "%sca.%s were removed"
+		    : "%sca.%s were retired", asked ? " and " : "",
 		    o->what_if[i]);
 	}
 	for (size_t i = 0; i < set->ncrls; i++, asked++) {
@@ -521,12 +532,16 @@ whatif_json(const struct certs_run *r, const struct whatif_set *set,
 	jsonw_obj(&w);
 	jsonw_kstr(&w, "config", r->o->config);
 	jsonw_kdate(&w, "generated_at", r->now);
-	jsonw_key(&w, "retire");
-	jsonw_arr(&w);
-	for (size_t i = 0; i < r->o->what_if_count; i++) {
-		jsonw_str(&w, r->o->what_if[i]);
+	for (int removed = 0; removed <= 1; removed++) {
+		jsonw_key(&w, removed ? "remove" : "retire");
+		jsonw_arr(&w);
+		for (size_t i = 0; i < r->o->what_if_count; i++) {
+			if (r->o->what_if_removed[i] == (removed == 1)) {
+				jsonw_str(&w, r->o->what_if[i]);
+			}
+		}
+		jsonw_end(&w);
 	}
-	jsonw_end(&w);
 	jsonw_key(&w, "crl");
 	jsonw_arr(&w);
 	for (size_t i = 0; i < set->ncrls; i++) {

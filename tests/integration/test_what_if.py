@@ -142,6 +142,25 @@ def test_question_forms_and_blank_space(site, spec):
     assert "dev-a" in out and "dev-b" in out, out
 
 
+def test_remove_is_answered_as_the_gateway_would_refuse(site):
+    """Removing the section refuses its devices as unknown-ca (retiring it,
+    as retired-ca): the answer says which question it answers."""
+    conf, state = site
+    now = int(time.time())
+    write_state(state, ["old\tdev-a\t%d\t%d" % (now - 100, now - 10)])
+    rc, out, _ = what_if(conf, "remove old")
+    assert rc == 1 and "what if ca.old were removed now" in out, out
+    assert "reason=unknown-ca" in out and "retired-ca" not in out, out
+    rc, out, _ = what_if(conf, "remove old", json_out=True)
+    doc = json.loads(out)
+    assert doc["remove"] == ["old"] and doc["retire"] == [], doc
+    assert [d["reason"] for d in doc["refused"]] == ["unknown-ca"], doc
+    rc, out, _ = what_if(conf, "retire old", json_out=True)
+    doc = json.loads(out)
+    assert doc["retire"] == ["old"] and doc["remove"] == [], doc
+    assert [d["reason"] for d in doc["refused"]] == ["retired-ca"], doc
+
+
 def test_moved_devices_are_not_refused(site):
     conf, state = site
     now = int(time.time())
