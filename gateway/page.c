@@ -231,17 +231,25 @@ page_cas(const struct runtime *rt, struct evbuffer *out, int64_t now)
 	size_t total_week = 0, total_ever = 0;
 	size_t n = cfg->ca_count < PAGE_CAS_MAX ? cfg->ca_count
 	    : PAGE_CAS_MAX;
+	size_t moved_week[PAGE_CAS_MAX], moved_ever[PAGE_CAS_MAX];
 	const size_t *share;
 	size_t share_total;
 
+	/* The table counts every device a CA saw (certbridge_devices_seen);
+	 * the bar, the fleet's share, counts each device once, with the CA
+	 * it was seen with last: a device that moved is the new CA's. */
 	for (size_t i = 0; i < n; i++) {
 		week[i] = sightings_devices_since(seen, cfg->cas[i].name,
 		    now - SIGHTINGS_WINDOW_S);
 		ever[i] = sightings_devices_since(seen, cfg->cas[i].name, 0);
-		total_week += week[i];
-		total_ever += ever[i];
+		moved_week[i] = sightings_devices_now_with(seen,
+		    cfg->cas[i].name, now - SIGHTINGS_WINDOW_S);
+		moved_ever[i] = sightings_devices_now_with(seen,
+		    cfg->cas[i].name, 0);
+		total_week += moved_week[i];
+		total_ever += moved_ever[i];
 	}
-	share = total_week > 0 ? week : ever;
+	share = total_week > 0 ? moved_week : moved_ever;
 	share_total = total_week > 0 ? total_week : total_ever;
 	evbuffer_add_printf(out, "<h2 id=\"cas\">Device CAs: the migration"
 	    "</h2>\n");

@@ -236,6 +236,69 @@ sightings_count_grace(struct sightings *s, const char *ca, bool expired)
 	}
 }
 
+static const struct sightings_entry *
+sightings_find(const struct sightings *s, const struct sightings_ca *ca,
+    const char *device)
+{
+	size_t at = sightings_hash(ca->name, device) % s->nbuckets;
+
+	for (const struct sightings_entry *e = s->buckets[at]; e != NULL;
+	    e = e->next) {
+		if (e->ca == ca && strcmp(e->device, device) == 0) {
+			return e;
+		}
+	}
+	return NULL;
+}
+
+/* Whether e is the device's latest sighting: no other CA saw it later (a
+ * tie goes to the CA first in the list, so a device counts once). */
+static bool
+sightings_latest(const struct sightings *s, const struct sightings_entry *e)
+{
+	for (const struct sightings_ca *c = s->cas; c != NULL; c = c->next) {
+		const struct sightings_entry *o;
+
+		if (c == e->ca || (o = sightings_find(s, c, e->device)) == NULL) {
+			continue;
+		}
+		if (o->last > e->last) {
+			return false;
+		}
+		if (o->last == e->last) {
+			/* The first of the two in the list wins the tie. */
+			for (const struct sightings_ca *f = s->cas; f != NULL;
+			    f = f->next) {
+				if (f == e->ca) {
+					break;
+				}
+				if (f == c) {
+					return false;
+				}
+			}
+		}
+	}
+	return true;
+}
+
+size_t
+sightings_devices_now_with(const struct sightings *s, const char *ca,
+    int64_t since)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->nbuckets; i++) {
+		for (struct sightings_entry *e = s->buckets[i]; e != NULL;
+		    e = e->next) {
+			if (e->last >= since && strcmp(e->ca->name, ca) == 0
+			    && sightings_latest(s, e)) {
+				n++;
+			}
+		}
+	}
+	return n;
+}
+
 size_t
 sightings_devices_since(const struct sightings *s, const char *ca,
     int64_t since)

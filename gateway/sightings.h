@@ -55,6 +55,11 @@ void sightings_count_admission(struct sightings *s, const char *ca);
 /* Distinct devices of ca last seen at or after since. */
 size_t sightings_devices_since(const struct sightings *s, const char *ca,
     int64_t since);
+/* The same, counting only devices whose latest sighting of all is with
+ * ca: a device that moved to another CA counts for that one alone, so the
+ * shares of all CAs add up to the fleet (the status page's bar). */
+size_t sightings_devices_now_with(const struct sightings *s, const char *ca,
+    int64_t since);
 /* The most recent sighting of any device of ca, 0 when none. */
 int64_t sightings_last_seen(const struct sightings *s, const char *ca);
 struct sightings_counts sightings_counts(const struct sightings *s,

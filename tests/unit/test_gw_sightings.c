@@ -57,6 +57,32 @@ test_counts_distinct_devices_per_ca_in_a_window(void **state)
 	sightings_free(s);
 }
 
+/* The fleet's share: each device once, with the CA that saw it last; a
+ * tie (one second) counts once too. */
+static void
+test_each_device_once_with_its_latest_ca(void **state)
+{
+	struct sightings *s = sightings_new();
+
+	(void)state;
+	sightings_note(s, "old", "moved", NULL, 1000);
+	sightings_note(s, "new", "moved", NULL, 2000);
+	sightings_note(s, "old", "stays", NULL, 3000);
+	sightings_note(s, "new", "fresh", NULL, 3000);
+	sightings_note(s, "old", "tied", NULL, 4000);
+	sightings_note(s, "new", "tied", NULL, 4000);
+	assert_int_equal(sightings_devices_since(s, "old", 0), 3);
+	assert_int_equal(sightings_devices_since(s, "new", 0), 3);
+	assert_int_equal(sightings_devices_now_with(s, "old", 0)
+	    + sightings_devices_now_with(s, "new", 0), 4);
+	assert_int_equal(sightings_devices_now_with(s, "new", 0) >= 2, true);
+	assert_int_equal(sightings_devices_now_with(s, "old", 0) >= 1, true);
+	/* "moved" is new's only: old keeps "stays" (and maybe "tied"). */
+	assert_int_equal(sightings_devices_now_with(s, "old", 2500)
+	    + sightings_devices_now_with(s, "new", 2500), 3);
+	sightings_free(s);
+}
+
 static void
 test_grace_counts(void **state)
 {
@@ -239,6 +265,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_counts_distinct_devices_per_ca_in_a_window),
+		cmocka_unit_test(test_each_device_once_with_its_latest_ca),
 		cmocka_unit_test(test_grace_counts),
 		cmocka_unit_test(test_many_devices),
 		cmocka_unit_test(test_state_file_round_trip_with_odd_names),
