@@ -2,9 +2,11 @@
 """gen_judge_pki.py OUTDIR - the certificates tests/unit/test_judge.c judges.
 
 Made with tools/mkpki.py (python3-cryptography), fresh at every build, with
-dates relative to now: test_judge.c injects "now" as the real time (plus
-offsets), so a certificate that expired 1 h ago here is 1 h past its end
-there. Every file is PEM; names are what test_judge.c loads.
+dates relative to now. The time they were made is written to "now" (epoch
+seconds), and test_judge.c judges at that time (plus offsets), so a
+certificate that expired 1 h ago here is 1 h past its end there however
+long the unit tests before it took (a minute under a sanitizer). Every file
+is PEM; names are what test_judge.c loads.
 """
 
 import os
@@ -28,6 +30,8 @@ def leaf(issuer, subject, sans=(), ca=False, key_usage="device", nb=None, na=Non
 
 def main(out):
     os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "now"), "w") as f:
+        f.write("%d\n" % int(mkpki.now().timestamp()))
 
     def put(fname, *certs):
         mkpki.write_cert(os.path.join(out, fname + ".pem"), *certs)
