@@ -436,7 +436,8 @@ cut_hash_comment(char *line)
 {
 	char *p = strchr(line, '=');
 
-	for (; p != NULL && *p != '\0'; p++) {
+	/* From the first character after "=": p[-1] is always in line. */
+	for (p = p != NULL ? p + 1 : NULL; p != NULL && *p != '\0'; p++) {
 		if (*p == '#' && (p[-1] == ' ' || p[-1] == '\t')) {
 			*p = '\0';
 			return;

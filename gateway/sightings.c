@@ -281,9 +281,11 @@ sightings_latest(const struct sightings *s, const struct sightings_entry *e)
 	return true;
 }
 
-size_t
-sightings_devices_now_with(const struct sightings *s, const char *ca,
-    int64_t since)
+/* Distinct devices of ca seen at or after since; with latest_only, only
+ * those whose latest sighting of all is with ca. */
+static size_t
+sightings_count_devices(const struct sightings *s, const char *ca,
+    int64_t since, bool latest_only)
 {
 	size_t n = 0;
 
@@ -291,7 +293,7 @@ sightings_devices_now_with(const struct sightings *s, const char *ca,
 		for (struct sightings_entry *e = s->buckets[i]; e != NULL;
 		    e = e->next) {
 			if (e->last >= since && strcmp(e->ca->name, ca) == 0
-			    && sightings_latest(s, e)) {
+			    && (!latest_only || sightings_latest(s, e))) {
 				n++;
 			}
 		}
@@ -300,20 +302,17 @@ sightings_devices_now_with(const struct sightings *s, const char *ca,
 }
 
 size_t
+sightings_devices_now_with(const struct sightings *s, const char *ca,
+    int64_t since)
+{
+	return sightings_count_devices(s, ca, since, true);
+}
+
+size_t
 sightings_devices_since(const struct sightings *s, const char *ca,
     int64_t since)
 {
-	size_t n = 0;
-
-	for (size_t i = 0; i < s->nbuckets; i++) {
-		for (struct sightings_entry *e = s->buckets[i]; e != NULL;
-		    e = e->next) {
-			if (e->last >= since && strcmp(e->ca->name, ca) == 0) {
-				n++;
-			}
-		}
-	}
-	return n;
+	return sightings_count_devices(s, ca, since, false);
 }
 
 int64_t

@@ -398,6 +398,22 @@ summarise_group(struct certs_run *r, bool critical, size_t count)
 	}
 }
 
+/* Counts one level into r; returns the exit code worst becomes. */
+static int
+tally(struct certs_run *r, enum certinv_level lv, int worst)
+{
+	switch (lv) {
+	case CERTINV_OK:
+		return worst;
+	case CERTINV_WARN:
+		r->warnings++;
+		return worst > CERTS_WARNING ? worst : CERTS_WARNING;
+	default:
+		r->criticals++;
+		return CERTS_CRITICAL;
+	}
+}
+
 static void
 judge(struct certs_run *r)
 {
@@ -412,30 +428,10 @@ judge(struct certs_run *r)
 			continue;
 		}
 		*(certs_is_crl(it) ? &r->crls : &r->certs) += 1;
-		switch (certs_level(r, it)) {
-		case CERTINV_OK:
-			break;
-		case CERTINV_WARN:
-			r->warnings++;
-			worst = worst > CERTS_WARNING ? worst : CERTS_WARNING;
-			break;
-		default:
-			r->criticals++;
-			worst = CERTS_CRITICAL;
-		}
+		worst = tally(r, certs_level(r, it), worst);
 	}
 	for (size_t i = 0; r->cfg != NULL && i < r->cfg->ca_count; i++) {
-		switch (retire_level(r, &r->cfg->cas[i])) {
-		case CERTINV_OK:
-			break;
-		case CERTINV_WARN:
-			r->warnings++;
-			worst = worst > CERTS_WARNING ? worst : CERTS_WARNING;
-			break;
-		default:
-			r->criticals++;
-			worst = CERTS_CRITICAL;
-		}
+		worst = tally(r, retire_level(r, &r->cfg->cas[i]), worst);
 	}
 	r->errors = r->diag->errors + r->inv->error_count;
 	if (!r->cfg_ok && r->errors == 0) {
